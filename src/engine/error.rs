@@ -1,0 +1,134 @@
+//! Typed errors and close reasons of the Engine.IO layer.
+
+/// Why a packet from a client could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// An empty packet (no type digit).
+    #[error("empty packet")]
+    Empty,
+    /// The first byte is not a packet type (`0`-`6`, or `b` on polling).
+    #[error("unknown packet type {0:#04x}")]
+    UnknownType(u8),
+    /// A `b` packet whose data is not base64.
+    #[error("invalid base64 in binary packet")]
+    Base64,
+    /// A text payload that is not UTF-8.
+    #[error("payload is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+/// The HTTP-level refusals of the protocol, answered with status 400 (403
+/// for [`HttpError::Forbidden`]) and a JSON body `{"code":N,"message":"..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Code 0: `transport` missing or unknown.
+    #[error("Transport unknown")]
+    UnknownTransport,
+    /// Code 1: `sid` unknown (never existed or closed).
+    #[error("Session ID unknown")]
+    UnknownSid,
+    /// Code 2: a handshake that is not a GET.
+    #[error("Bad handshake method")]
+    BadHandshakeMethod,
+    /// Code 3: a request that does not fit the session (wrong transport, duplicate, ...).
+    #[error("Bad request")]
+    BadRequest,
+    /// Code 4: refused by the `allow_request` hook.
+    #[error("Forbidden")]
+    Forbidden,
+    /// Code 5: `EIO` missing or not 4.
+    #[error("Unsupported protocol version")]
+    UnsupportedProtocolVersion,
+}
+
+impl HttpError {
+    /// The protocol's numeric error code.
+    pub fn code(self) -> u8 {
+        match self {
+            HttpError::UnknownTransport => 0,
+            HttpError::UnknownSid => 1,
+            HttpError::BadHandshakeMethod => 2,
+            HttpError::BadRequest => 3,
+            HttpError::Forbidden => 4,
+            HttpError::UnsupportedProtocolVersion => 5,
+        }
+    }
+
+    /// The HTTP status of the refusal.
+    pub fn status(self) -> u16 {
+        match self {
+            HttpError::Forbidden => 403,
+            _ => 400,
+        }
+    }
+
+    /// The JSON body of the refusal.
+    pub fn body(self) -> String {
+        format!("{{\"code\":{},\"message\":\"{}\"}}", self.code(), self)
+    }
+}
+
+/// Why a session ended; handed to the upper layer exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// The client sent a `1` close packet.
+    #[error("client close")]
+    ClientClose,
+    /// The transport went away (WebSocket closed, TCP reset).
+    #[error("transport close")]
+    TransportClose,
+    /// The transport broke a rule (duplicate poll, WebSocket protocol error, I/O error).
+    #[error("transport error: {0}")]
+    TransportError(TransportFault),
+    /// The client sent something that is not an Engine.IO packet, or a packet
+    /// it must not send (a v4 client never pings).
+    #[error("parse error")]
+    ParseError,
+    /// No pong within `pingTimeout`.
+    #[error("ping timeout")]
+    PingTimeout,
+    /// The server (upper layer or application) closed the session.
+    #[error("forced close")]
+    ForcedClose,
+    /// The outbound queue overflowed and the policy is to disconnect.
+    #[error("outbound buffer full")]
+    BufferFull,
+    /// A message or request body over `maxPayload`.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The upper layer refused the session after it opened (e.g. a connect timeout).
+    #[error("{0}")]
+    Upper(&'static str),
+}
+
+/// The transport faults that end a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransportFault {
+    /// A second GET while one was pending.
+    #[error("overlapping GET requests")]
+    DuplicateGet,
+    /// A second POST while one was running.
+    #[error("overlapping POST requests")]
+    DuplicatePost,
+    /// A POST with a binary content type (v4 clients send base64 text).
+    #[error("unsupported content type")]
+    BadContentType,
+    /// A WebSocket framing violation.
+    #[error("websocket protocol violation")]
+    WebSocketProtocol,
+    /// A read or write failed.
+    #[error("i/o error")]
+    Io,
+}
+
+/// Why an outgoing packet was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is closed.
+    #[error("session closed")]
+    Closed,
+    /// The outbound queue is full (the packet was dropped; under the
+    /// disconnect policy the session is now closing).
+    #[error("outbound queue full")]
+    QueueFull,
+}

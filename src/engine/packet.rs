@@ -1,0 +1,398 @@
+//! Engine.IO v4 packets: decoding what clients send, and [`Frame`], the
+//! encoded form of what the server sends.
+//!
+//! A [`Frame`] is built once and can be queued on any number of connections:
+//! its bytes are a complete, unmasked WebSocket frame whose payload is the
+//! Engine.IO packet, so a WebSocket transport writes it as is and the
+//! long-polling transport sends the payload part.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::error::DecodeError;
+
+/// The seven Engine.IO packet types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    /// `0`: sent by the server once, with the handshake data.
+    Open,
+    /// `1`: the session ends.
+    Close,
+    /// `2`: heartbeat request (from the server in v4; `2probe` from a client while upgrading).
+    Ping,
+    /// `3`: heartbeat answer (`3probe` from the server while upgrading).
+    Pong,
+    /// `4`: a message for the upper layer.
+    Message,
+    /// `5`: the client switches to the probed WebSocket.
+    Upgrade,
+    /// `6`: nothing; used to release a pending long-poll.
+    Noop,
+}
+
+impl PacketType {
+    /// The ASCII digit that starts a text packet of this type.
+    pub const fn as_char(self) -> u8 {
+        match self {
+            PacketType::Open => b'0',
+            PacketType::Close => b'1',
+            PacketType::Ping => b'2',
+            PacketType::Pong => b'3',
+            PacketType::Message => b'4',
+            PacketType::Upgrade => b'5',
+            PacketType::Noop => b'6',
+        }
+    }
+
+    /// Parses the type digit of a text packet.
+    pub const fn from_char(c: u8) -> Option<PacketType> {
+        Some(match c {
+            b'0' => PacketType::Open,
+            b'1' => PacketType::Close,
+            b'2' => PacketType::Ping,
+            b'3' => PacketType::Pong,
+            b'4' => PacketType::Message,
+            b'5' => PacketType::Upgrade,
+            b'6' => PacketType::Noop,
+            _ => return None,
+        })
+    }
+}
+
+/// A packet received from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    /// `0` (never valid from a client; decoded so the session can refuse it).
+    Open,
+    /// `1`.
+    Close,
+    /// `2` with its data (`probe` during an upgrade).
+    Ping(Utf8Bytes),
+    /// `3` with its data.
+    Pong(Utf8Bytes),
+    /// `4` text message.
+    Message(Utf8Bytes),
+    /// A binary message (a binary WebSocket frame, or `b<base64>` on polling).
+    Binary(Bytes),
+    /// `5`.
+    Upgrade,
+    /// `6`.
+    Noop,
+}
+
+/// A message as handed to the upper layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (always valid UTF-8).
+    Text(Utf8Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Packet {
+    /// Decodes one text packet (a WebSocket text frame, or one record of a
+    /// long-polling payload). `b<base64>` is accepted only when `allow_base64`
+    /// is set (long-polling).
+    pub fn decode_text(data: Utf8Bytes, allow_base64: bool) -> Result<Packet, DecodeError> {
+        let raw: Bytes = Bytes::from(data);
+        let Some(&first) = raw.first() else {
+            return Err(DecodeError::Empty);
+        };
+        if first == b'b' {
+            if !allow_base64 {
+                return Err(DecodeError::UnknownType(first));
+            }
+            return base64_decode(&raw[1..]).map(Packet::Binary);
+        }
+        let kind = PacketType::from_char(first).ok_or(DecodeError::UnknownType(first))?;
+        let rest = || -> Utf8Bytes {
+            // Slicing after the ASCII digit keeps the remainder valid UTF-8.
+            Utf8Bytes::try_from(raw.slice(1..)).unwrap_or_default()
+        };
+        Ok(match kind {
+            PacketType::Open => Packet::Open,
+            PacketType::Close => Packet::Close,
+            PacketType::Ping => Packet::Ping(rest()),
+            PacketType::Pong => Packet::Pong(rest()),
+            PacketType::Message => Packet::Message(rest()),
+            PacketType::Upgrade => Packet::Upgrade,
+            PacketType::Noop => Packet::Noop,
+        })
+    }
+}
+
+/// Decodes standard base64 (with or without padding).
+pub fn base64_decode(data: &[u8]) -> Result<Bytes, DecodeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(data))
+        .map(Bytes::from)
+        .map_err(|_| DecodeError::Base64)
+}
+
+/// Largest WebSocket frame header the server writes (unmasked, 64-bit length).
+const MAX_HEADER: usize = 10;
+
+/// An encoded outgoing Engine.IO packet, shareable between connections.
+///
+/// Cloning a `Frame` is a reference-count increment: a broadcast encodes one
+/// `Frame` and queues clones of it on every recipient.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// A complete unmasked WebSocket frame; the Engine.IO packet starts at `start`.
+    bytes: Bytes,
+    start: u8,
+    binary: bool,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("binary", &self.binary)
+            .field("payload", &String::from_utf8_lossy(self.payload()))
+            .finish()
+    }
+}
+
+/// Builds a text [`Frame`] in place: write the packet text into [`FrameBuilder::buf`],
+/// then call [`FrameBuilder::finish`]. The header space is reserved up front, so
+/// the payload is written once and never copied.
+pub struct FrameBuilder {
+    buf: BytesMut,
+}
+
+impl FrameBuilder {
+    /// Starts a text frame holding an Engine.IO packet of type `kind`.
+    pub fn text(kind: PacketType, capacity: usize) -> FrameBuilder {
+        let mut buf = BytesMut::with_capacity(MAX_HEADER + 1 + capacity);
+        buf.put_bytes(0, MAX_HEADER);
+        buf.put_u8(kind.as_char());
+        FrameBuilder { buf }
+    }
+
+    /// Starts a text `4` (message) frame.
+    pub fn message(capacity: usize) -> FrameBuilder {
+        FrameBuilder::text(PacketType::Message, capacity)
+    }
+
+    /// The buffer to append the packet's data to (must stay valid UTF-8).
+    pub fn buf(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Completes the frame with its WebSocket header.
+    pub fn finish(self) -> Frame {
+        finish_frame(self.buf, 0x81, false)
+    }
+}
+
+fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
+    let len = buf.len() - MAX_HEADER;
+    let mut header = [0u8; MAX_HEADER];
+    header[0] = first_byte;
+    let hlen = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if len <= u16::MAX as usize {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    let offset = MAX_HEADER - hlen;
+    buf[offset..MAX_HEADER].copy_from_slice(&header[..hlen]);
+    let bytes = buf.freeze().slice(offset..);
+    Frame {
+        bytes,
+        start: hlen as u8,
+        binary,
+    }
+}
+
+impl Frame {
+    /// A text packet of type `kind` with `data` after the type digit.
+    pub fn text(kind: PacketType, data: &str) -> Frame {
+        let mut b = FrameBuilder::text(kind, data.len());
+        b.buf().extend_from_slice(data.as_bytes());
+        b.finish()
+    }
+
+    /// A `4` text message.
+    pub fn message(data: &str) -> Frame {
+        Frame::text(PacketType::Message, data)
+    }
+
+    /// A binary message.
+    pub fn binary(data: &[u8]) -> Frame {
+        let mut buf = BytesMut::with_capacity(MAX_HEADER + data.len());
+        buf.put_bytes(0, MAX_HEADER);
+        buf.extend_from_slice(data);
+        finish_frame(buf, 0x82, true)
+    }
+
+    /// The complete WebSocket frame.
+    pub fn ws_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The Engine.IO packet (text packets: type digit and data; binary: the raw bytes).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.start as usize..]
+    }
+
+    /// Whether this is a binary message.
+    pub fn is_binary(&self) -> bool {
+        self.binary
+    }
+
+    /// Length of the Engine.IO packet in bytes (what counts against queue limits).
+    pub fn len(&self) -> usize {
+        self.bytes.len() - self.start as usize
+    }
+
+    /// Whether the packet is empty (never true for a text packet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends this packet as one record of a long-polling payload (binary as `b<base64>`).
+    pub fn write_polling(&self, out: &mut Vec<u8>) {
+        if self.binary {
+            use base64::Engine as _;
+            out.push(b'b');
+            let start = out.len();
+            let enc_len = base64::encoded_len(self.payload().len(), true).unwrap_or(0);
+            out.resize(start + enc_len, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(self.payload(), &mut out[start..])
+                .unwrap_or(0);
+            out.truncate(start + written);
+        } else {
+            out.extend_from_slice(self.payload());
+        }
+    }
+}
+
+/// The record separator between packets of a long-polling payload.
+pub const RECORD_SEPARATOR: u8 = 0x1e;
+
+/// Encodes frames as one long-polling payload.
+pub fn encode_payload<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, f) in frames.into_iter().enumerate() {
+        if i > 0 {
+            out.push(RECORD_SEPARATOR);
+        }
+        f.write_polling(&mut out);
+    }
+    out
+}
+
+/// Splits a long-polling payload into packets. Stops at the first bad
+/// packet, returning the packets before it and the error.
+pub fn decode_payload(body: Bytes) -> (Vec<Packet>, Option<DecodeError>) {
+    let mut packets = Vec::new();
+    let mut rest = body;
+    loop {
+        let end = rest
+            .iter()
+            .position(|&b| b == RECORD_SEPARATOR)
+            .unwrap_or(rest.len());
+        let part = rest.split_to(end);
+        let decoded = Utf8Bytes::try_from(part)
+            .map_err(|_| DecodeError::InvalidUtf8)
+            .and_then(|t| Packet::decode_text(t, true));
+        match decoded {
+            Ok(p) => packets.push(p),
+            Err(e) => return (packets, Some(e)),
+        }
+        if rest.is_empty() {
+            return (packets, None);
+        }
+        // Skip the separator itself.
+        let _ = rest.split_to(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_headers_for_all_length_classes() {
+        for len in [0usize, 1, 124, 125, 126, 65535, 65536, 70000] {
+            let data = "x".repeat(len);
+            let f = Frame::message(&data);
+            let total = len + 1;
+            let ws = f.ws_bytes();
+            assert_eq!(ws[0], 0x81);
+            let (hlen, plen) = match ws[1] {
+                126 => (4, u16::from_be_bytes([ws[2], ws[3]]) as usize),
+                127 => (10, u64::from_be_bytes(ws[2..10].try_into().unwrap()) as usize),
+                n => (2, n as usize),
+            };
+            assert_eq!(plen, total);
+            assert_eq!(ws.len(), hlen + total);
+            assert_eq!(f.payload()[0], b'4');
+            assert_eq!(f.len(), total);
+        }
+        let b = Frame::binary(&[1, 2, 3]);
+        assert_eq!(&b.ws_bytes()[..], &[0x82, 3, 1, 2, 3]);
+        assert!(b.is_binary());
+    }
+
+    #[test]
+    fn payload_roundtrip_text_and_binary() {
+        let frames = [
+            Frame::message("hello"),
+            Frame::binary(&[0, 1, 2, 255]),
+            Frame::text(PacketType::Ping, ""),
+        ];
+        let body = encode_payload(&frames);
+        assert_eq!(body, b"4hello\x1ebAAEC/w==\x1e2");
+        let (packets, err) = decode_payload(Bytes::from(body));
+        assert!(err.is_none());
+        assert_eq!(
+            packets,
+            vec![
+                Packet::Message("hello".into()),
+                Packet::Binary(Bytes::from_static(&[0, 1, 2, 255])),
+                Packet::Ping("".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_packets_are_errors() {
+        assert_eq!(
+            Packet::decode_text("7x".into(), true),
+            Err(DecodeError::UnknownType(b'7'))
+        );
+        assert_eq!(Packet::decode_text("".into(), true), Err(DecodeError::Empty));
+        assert_eq!(
+            Packet::decode_text("bAAA".into(), false),
+            Err(DecodeError::UnknownType(b'b'))
+        );
+        assert_eq!(
+            Packet::decode_text("b!!".into(), true),
+            Err(DecodeError::Base64)
+        );
+        let (ok, err) = decode_payload(Bytes::from_static(b"4a\x1e9\x1e4b"));
+        assert_eq!(ok, vec![Packet::Message("a".into())]);
+        assert_eq!(err, Some(DecodeError::UnknownType(b'9')));
+        let (_, err) = decode_payload(Bytes::from_static(b"4a\x1e"));
+        assert_eq!(err, Some(DecodeError::Empty));
+    }
+
+    #[test]
+    fn empty_message_is_legal() {
+        assert_eq!(
+            Packet::decode_text("4".into(), false),
+            Ok(Packet::Message("".into()))
+        );
+    }
+}

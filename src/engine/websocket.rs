@@ -1,0 +1,402 @@
+//! The WebSocket transport: the HTTP upgrade, then one task per connection
+//! that reads client frames and writes queued [`super::Frame`]s.
+//!
+//! The task owns the socket. Reads go through an on-stack buffer so an idle
+//! connection holds no read buffer; writes take everything queued for the
+//! session and send it with one vectored write, so packets that pile up while
+//! the socket is busy leave together.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderValue, Request, Response};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use super::error::{CloseReason, HttpError, TransportFault};
+use super::packet::{Frame, Packet, PacketType};
+use super::server::{handle_packet, EngineHandler, EngineInner, Session};
+use super::session::TransportKind;
+use super::ws::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
+use crate::http::{response, Body};
+
+/// The socket under an upgraded connection: the plain TCP stream when hyper
+/// hands it back (the usual case), otherwise hyper's wrapper.
+pub(crate) enum WsIo {
+    Tcp(TcpStream),
+    Other(TokioIo<Upgraded>),
+}
+
+impl AsyncRead for WsIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            WsIo::Other(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WsIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WsIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            WsIo::Other(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WsIo::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WsIo::Other(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WsIo::Tcp(s) => s.is_write_vectored(),
+            WsIo::Other(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(s) => Pin::new(s).poll_flush(cx),
+            WsIo::Other(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WsIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            WsIo::Other(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Answers a WebSocket upgrade request with 101 and runs `on_upgrade` with
+/// the socket (and any bytes already read) once hyper hands it over, or with
+/// `None` if the upgrade fails.
+pub(crate) fn accept<B, F, Fut>(mut req: Request<B>, on_upgrade: F) -> Response<Body>
+where
+    B: Send + 'static,
+    F: FnOnce(Option<(WsIo, BytesMut)>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let version_ok = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (Some(key), true) = (key, version_ok) else {
+        let e = HttpError::BadRequest;
+        return response(e.status(), Some("application/json"), e.body());
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on.await {
+            Ok(up) => {
+                let parts = match up.downcast::<TokioIo<TcpStream>>() {
+                    Ok(p) => (WsIo::Tcp(p.io.into_inner()), BytesMut::from(&p.read_buf[..])),
+                    Err(up) => (WsIo::Other(TokioIo::new(up)), BytesMut::new()),
+                };
+                on_upgrade(Some(parts)).await
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                on_upgrade(None).await
+            }
+        }
+    });
+    let mut res = response(101, None, Bytes::new());
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}
+
+/// How the connection task ended.
+enum Outcome {
+    /// The session closed (server side, parse error, client `1`).
+    SessionClosed,
+    /// The peer closed the WebSocket or the TCP stream.
+    PeerClosed,
+    /// A read or write failed.
+    Io,
+    /// The client broke the framing rules.
+    Protocol(WsError),
+    /// A probing WebSocket did something other than probe and upgrade, or took too long.
+    ProbeAbandoned,
+}
+
+/// Runs one WebSocket connection of a session until it ends. With `probing`,
+/// the socket is an upgrade candidate of a polling session: it answers
+/// `2probe` and takes over the session on `5`.
+pub(crate) async fn run<H: EngineHandler>(
+    inner: Arc<EngineInner<H>>,
+    session: Arc<Session<H>>,
+    mut io: WsIo,
+    mut rbuf: BytesMut,
+    probing: bool,
+) {
+    let conn = session.conn.clone();
+    let mut dec = WsDecoder::new(inner.config.max_payload);
+    let mut active = !probing;
+    let probe_deadline = Instant::now() + inner.config.upgrade_timeout;
+    let mut ctrl: Vec<Bytes> = Vec::new();
+    let outcome = 'conn: loop {
+        loop {
+            let event = match dec.decode(&mut rbuf) {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => break 'conn Outcome::Protocol(e),
+            };
+            let step = if active {
+                on_active_event(&inner, &session, event, &mut ctrl)
+            } else {
+                on_probe_event(&session, event, &mut ctrl, &mut active)
+            };
+            if let Some(o) = step {
+                break 'conn o;
+            }
+        }
+        if rbuf.is_empty() && rbuf.capacity() > 0 {
+            rbuf = BytesMut::new();
+        }
+        let mut out = std::mem::take(&mut ctrl);
+        let closing = if active {
+            let mut g = conn.inner.lock();
+            out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
+            g.queued_bytes = 0;
+            g.closed.is_some()
+        } else {
+            conn.is_closed()
+        };
+        if !out.is_empty() {
+            let write = write_all(&mut io, &out);
+            tokio::pin!(write);
+            let done = loop {
+                tokio::select! {
+                    r = &mut write => break r.is_ok(),
+                    _ = conn.ws_notify.notified() => {
+                        if conn.is_closed() && !closing {
+                            break false;
+                        }
+                    }
+                }
+            };
+            if !done {
+                break if conn.is_closed() {
+                    Outcome::SessionClosed
+                } else {
+                    Outcome::Io
+                };
+            }
+        }
+        if closing {
+            break Outcome::SessionClosed;
+        }
+        let read = tokio::select! {
+            r = read_some(&mut io, &mut rbuf) => r,
+            _ = conn.ws_notify.notified(), if active => continue,
+            _ = tokio::time::sleep_until(probe_deadline.into()), if !active => {
+                break Outcome::ProbeAbandoned;
+            }
+        };
+        match read {
+            Ok(0) => break Outcome::PeerClosed,
+            Ok(_) => {}
+            Err(_) => break Outcome::Io,
+        }
+    };
+    finish(&session, io, outcome, active).await;
+}
+
+/// Handles an event on the session's active WebSocket; `Some` ends the connection.
+fn on_active_event<H: EngineHandler>(
+    inner: &EngineInner<H>,
+    session: &Arc<Session<H>>,
+    event: WsEvent,
+    ctrl: &mut Vec<Bytes>,
+) -> Option<Outcome> {
+    let packet = match event {
+        WsEvent::Text(t) => match Packet::decode_text(t, false) {
+            Ok(p) => p,
+            Err(_) => {
+                session.conn.close_with(CloseReason::ParseError);
+                return Some(Outcome::SessionClosed);
+            }
+        },
+        WsEvent::Binary(b) => Packet::Binary(b),
+        WsEvent::Ping(p) => {
+            ctrl.push(pong_frame(&p));
+            return None;
+        }
+        WsEvent::Pong => return None,
+        WsEvent::Close(_) => return Some(Outcome::PeerClosed),
+    };
+    if handle_packet(inner, session, packet) {
+        None
+    } else {
+        Some(Outcome::SessionClosed)
+    }
+}
+
+/// Handles an event on a probing WebSocket; `Some` ends the probe.
+fn on_probe_event<H: EngineHandler>(
+    session: &Arc<Session<H>>,
+    event: WsEvent,
+    ctrl: &mut Vec<Bytes>,
+    active: &mut bool,
+) -> Option<Outcome> {
+    let conn = &session.conn;
+    let text = match event {
+        WsEvent::Text(t) => t,
+        WsEvent::Ping(p) => {
+            ctrl.push(pong_frame(&p));
+            return None;
+        }
+        WsEvent::Pong => return None,
+        WsEvent::Close(_) => return Some(Outcome::PeerClosed),
+        WsEvent::Binary(_) => return Some(Outcome::ProbeAbandoned),
+    };
+    match text.as_str() {
+        "2probe" => {
+            ctrl.push(Frame::text(PacketType::Pong, "probe").ws_bytes().clone());
+            let mut g = conn.inner.lock();
+            g.upgrading = true;
+            conn.poll_notify.notify_one();
+            None
+        }
+        "5" => {
+            let mut g = conn.inner.lock();
+            if g.closed.is_some() {
+                return Some(Outcome::SessionClosed);
+            }
+            g.transport = TransportKind::WebSocket;
+            g.upgrading = false;
+            conn.poll_notify.notify_one();
+            *active = true;
+            None
+        }
+        _ => Some(Outcome::ProbeAbandoned),
+    }
+}
+
+/// Ends the connection: records why on the session, sends a close frame when
+/// the socket is still usable, and shuts the socket down.
+async fn finish<H: EngineHandler>(
+    session: &Arc<Session<H>>,
+    mut io: WsIo,
+    outcome: Outcome,
+    active: bool,
+) {
+    let conn = &session.conn;
+    let mut out: Vec<Bytes> = Vec::new();
+    if active {
+        let reason = match outcome {
+            Outcome::SessionClosed | Outcome::ProbeAbandoned => None,
+            Outcome::PeerClosed => Some(CloseReason::TransportClose),
+            Outcome::Io => Some(CloseReason::TransportError(TransportFault::Io)),
+            Outcome::Protocol(WsError::TooBig) => Some(CloseReason::PayloadTooLarge),
+            Outcome::Protocol(_) => Some(CloseReason::TransportError(
+                TransportFault::WebSocketProtocol,
+            )),
+        };
+        let mut g = conn.inner.lock();
+        if let Some(r) = reason {
+            conn.close_locked(&mut g, r, false);
+        }
+        // Whatever is still queued (e.g. the `1` of a server close) goes out first.
+        out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
+        g.queued_bytes = 0;
+    } else {
+        let mut g = conn.inner.lock();
+        g.ws_attached = false;
+        g.upgrading = false;
+        conn.poll_notify.notify_one();
+    }
+    if matches!(outcome, Outcome::Io) {
+        return;
+    }
+    let code = match outcome {
+        Outcome::Protocol(e) => e.close_code(),
+        _ => 1000,
+    };
+    out.push(close_frame(code));
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = write_all(&mut io, &out).await;
+        let _ = io.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads what is available into `rbuf`. Small reads go through a stack
+/// buffer, so an idle connection keeps no heap buffer; a large frame in
+/// progress (for which the decoder reserved room) is read in place.
+async fn read_some(io: &mut WsIo, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+    if rbuf.capacity() - rbuf.len() >= 4096 {
+        return io.read_buf(rbuf).await;
+    }
+    std::future::poll_fn(|cx| {
+        let mut stack = [0u8; 4096];
+        let mut rb = ReadBuf::new(&mut stack);
+        ready!(Pin::new(&mut *io).poll_read(cx, &mut rb))?;
+        rbuf.extend_from_slice(rb.filled());
+        Poll::Ready(Ok(rb.filled().len()))
+    })
+    .await
+}
+
+/// Writes all buffers, many at a time with vectored writes.
+pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    bufs: &[Bytes],
+) -> std::io::Result<()> {
+    const MAX_SLICES: usize = 64;
+    let mut idx = 0;
+    let mut off = 0;
+    while idx < bufs.len() {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut n = 0;
+        for (i, b) in bufs[idx..].iter().take(MAX_SLICES).enumerate() {
+            slices[i] = IoSlice::new(if i == 0 { &b[off..] } else { &b[..] });
+            n += 1;
+        }
+        let mut written = io.write_vectored(&slices[..n]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 && idx < bufs.len() {
+            let left = bufs[idx].len() - off;
+            if written >= left {
+                written -= left;
+                idx += 1;
+                off = 0;
+            } else {
+                off += written;
+                written = 0;
+            }
+        }
+    }
+    io.flush().await
+}

@@ -1,0 +1,287 @@
+//! Server side of RFC 6455 framing: an incremental decoder for the masked
+//! frames clients send, and the few control frames the server writes.
+//!
+//! Data frames the server sends are pre-built [`super::Frame`]s; this module
+//! only decodes, and builds close and pong frames.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// What a complete client frame (or reassembled message) means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEvent {
+    /// A complete text message.
+    Text(Utf8Bytes),
+    /// A complete binary message.
+    Binary(Bytes),
+    /// A ping control frame with its payload (to be answered with a pong).
+    Ping(Bytes),
+    /// A pong control frame.
+    Pong,
+    /// A close control frame with its status code, if any.
+    Close(Option<u16>),
+}
+
+/// Why a client's frames were refused; each maps to a close status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WsError {
+    /// The frame breaks RFC 6455 (unmasked, reserved bits, bad opcode, bad control frame).
+    #[error("websocket protocol error: {0}")]
+    Protocol(&'static str),
+    /// A message larger than the configured maximum.
+    #[error("websocket message too big")]
+    TooBig,
+    /// A text message that is not UTF-8.
+    #[error("websocket text message is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+impl WsError {
+    /// The close status code to send for this error.
+    pub fn close_code(self) -> u16 {
+        match self {
+            WsError::Protocol(_) => 1002,
+            WsError::TooBig => 1009,
+            WsError::InvalidUtf8 => 1007,
+        }
+    }
+}
+
+/// Incremental decoder of client frames, with message reassembly.
+#[derive(Debug)]
+pub struct WsDecoder {
+    max_message: usize,
+    /// Opcode and data of a fragmented message in progress.
+    partial: Option<(u8, BytesMut)>,
+}
+
+impl WsDecoder {
+    /// A decoder refusing messages larger than `max_message` bytes.
+    pub fn new(max_message: usize) -> WsDecoder {
+        WsDecoder {
+            max_message,
+            partial: None,
+        }
+    }
+
+    /// Decodes the next event from `buf`, consuming the bytes it used.
+    /// Returns `Ok(None)` when `buf` holds no complete frame yet.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
+        loop {
+            let Some((fin, opcode, payload)) = self.next_frame(buf)? else {
+                return Ok(None);
+            };
+            if opcode >= 8 {
+                return control_event(opcode, payload).map(Some);
+            }
+            match (opcode, self.partial.take()) {
+                (0, None) => return Err(WsError::Protocol("continuation without a start")),
+                (0, Some((op, mut acc))) => {
+                    if acc.len() + payload.len() > self.max_message {
+                        return Err(WsError::TooBig);
+                    }
+                    acc.extend_from_slice(&payload);
+                    if fin {
+                        return data_event(op, acc.freeze()).map(Some);
+                    }
+                    self.partial = Some((op, acc));
+                }
+                (1 | 2, Some(_)) => {
+                    return Err(WsError::Protocol("new message inside a fragmented one"))
+                }
+                (1 | 2, None) => {
+                    if fin {
+                        return data_event(opcode, payload).map(Some);
+                    }
+                    self.partial = Some((opcode, BytesMut::from(&payload[..])));
+                }
+                _ => return Err(WsError::Protocol("reserved opcode")),
+            }
+        }
+    }
+
+    /// Parses one raw frame (fin, opcode, unmasked payload) if complete.
+    fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<(bool, u8, Bytes)>, WsError> {
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let b0 = buf[0];
+        let b1 = buf[1];
+        if b0 & 0x70 != 0 {
+            return Err(WsError::Protocol("reserved bits set"));
+        }
+        if b1 & 0x80 == 0 {
+            return Err(WsError::Protocol("client frame not masked"));
+        }
+        let fin = b0 & 0x80 != 0;
+        let opcode = b0 & 0x0f;
+        let (len, mut pos) = match b1 & 0x7f {
+            126 => {
+                if buf.len() < 4 {
+                    return Ok(None);
+                }
+                (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4usize)
+            }
+            127 => {
+                if buf.len() < 10 {
+                    return Ok(None);
+                }
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[2..10]);
+                let n = u64::from_be_bytes(b);
+                if n >> 63 != 0 {
+                    return Err(WsError::Protocol("length with the top bit set"));
+                }
+                (n, 10usize)
+            }
+            n => (n as u64, 2usize),
+        };
+        if opcode >= 8 && (!fin || len > 125) {
+            return Err(WsError::Protocol("bad control frame"));
+        }
+        let already = self.partial.as_ref().map_or(0, |(_, a)| a.len()) as u64;
+        if len.saturating_add(already) > self.max_message as u64 {
+            return Err(WsError::TooBig);
+        }
+        let len = len as usize;
+        if buf.len() < pos + 4 + len {
+            if buf.capacity() < pos + 4 + len {
+                buf.reserve(pos + 4 + len - buf.len());
+            }
+            return Ok(None);
+        }
+        let mask = [buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]];
+        pos += 4;
+        buf.advance(pos);
+        let mut payload = buf.split_to(len);
+        unmask(&mut payload, mask);
+        Ok(Some((fin, opcode, payload.freeze())))
+    }
+}
+
+fn unmask(data: &mut [u8], mask: [u8; 4]) {
+    let word = u32::from_ne_bytes(mask);
+    let mut chunks = data.chunks_exact_mut(4);
+    for c in &mut chunks {
+        let v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) ^ word;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i];
+    }
+}
+
+fn data_event(opcode: u8, payload: Bytes) -> Result<WsEvent, WsError> {
+    if opcode == 1 {
+        Utf8Bytes::try_from(payload)
+            .map(WsEvent::Text)
+            .map_err(|_| WsError::InvalidUtf8)
+    } else {
+        Ok(WsEvent::Binary(payload))
+    }
+}
+
+fn control_event(opcode: u8, payload: Bytes) -> Result<WsEvent, WsError> {
+    match opcode {
+        8 => {
+            let code = match payload.len() {
+                0 => None,
+                1 => return Err(WsError::Protocol("close payload of one byte")),
+                _ => Some(u16::from_be_bytes([payload[0], payload[1]])),
+            };
+            Ok(WsEvent::Close(code))
+        }
+        9 => Ok(WsEvent::Ping(payload)),
+        10 => Ok(WsEvent::Pong),
+        _ => Err(WsError::Protocol("reserved control opcode")),
+    }
+}
+
+/// A close frame with a status code.
+pub fn close_frame(code: u16) -> Bytes {
+    let c = code.to_be_bytes();
+    Bytes::copy_from_slice(&[0x88, 2, c[0], c[1]])
+}
+
+/// A pong answering a ping with `payload` (at most 125 bytes, checked by the decoder).
+pub fn pong_frame(payload: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(2 + payload.len());
+    v.push(0x8a);
+    v.push(payload.len() as u8);
+    v.extend_from_slice(payload);
+    Bytes::from(v)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Encodes a masked client frame (test helper).
+    pub(crate) fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut v = vec![if fin { 0x80 } else { 0 } | opcode];
+        let len = payload.len();
+        if len < 126 {
+            v.push(0x80 | len as u8);
+        } else if len <= 65535 {
+            v.push(0x80 | 126);
+            v.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            v.push(0x80 | 127);
+            v.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        v.extend_from_slice(&mask);
+        v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        v
+    }
+
+    #[test]
+    fn decodes_text_binary_and_fragments() {
+        let mut d = WsDecoder::new(1000);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&client_frame(true, 1, b"4hello"));
+        buf.extend_from_slice(&client_frame(false, 2, &[1, 2]));
+        buf.extend_from_slice(&client_frame(true, 9, b"p"));
+        buf.extend_from_slice(&client_frame(true, 0, &[3]));
+        assert_eq!(d.decode(&mut buf), Ok(Some(WsEvent::Text("4hello".into()))));
+        assert_eq!(
+            d.decode(&mut buf),
+            Ok(Some(WsEvent::Ping(Bytes::from_static(b"p"))))
+        );
+        assert_eq!(
+            d.decode(&mut buf),
+            Ok(Some(WsEvent::Binary(Bytes::from_static(&[1, 2, 3]))))
+        );
+        assert_eq!(d.decode(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn partial_input_waits() {
+        let mut d = WsDecoder::new(100_000);
+        let frame = client_frame(true, 2, &[7u8; 70_000]);
+        let mut buf = BytesMut::new();
+        for chunk in frame.chunks(1000) {
+            assert!(matches!(d.decode(&mut buf), Ok(None)));
+            buf.extend_from_slice(chunk);
+        }
+        assert!(matches!(d.decode(&mut buf), Ok(Some(WsEvent::Binary(b))) if b.len() == 70_000));
+    }
+
+    #[test]
+    fn refuses_bad_frames() {
+        let mut d = WsDecoder::new(10);
+        let mut buf = BytesMut::from(&client_frame(true, 1, b"01234567890")[..]);
+        assert_eq!(d.decode(&mut buf), Err(WsError::TooBig));
+        let mut buf = BytesMut::from(&[0x81u8, 0x01, b'x'][..]);
+        assert_eq!(
+            WsDecoder::new(10).decode(&mut buf),
+            Err(WsError::Protocol("client frame not masked"))
+        );
+        let mut buf = BytesMut::from(&client_frame(true, 3, b"")[..]);
+        assert!(WsDecoder::new(10).decode(&mut buf).is_err());
+        let mut buf = BytesMut::from(&client_frame(true, 1, &[0xff, 0xfe])[..]);
+        assert_eq!(WsDecoder::new(10).decode(&mut buf), Err(WsError::InvalidUtf8));
+        let mut buf = BytesMut::from(&client_frame(false, 9, b"")[..]);
+        assert!(WsDecoder::new(10).decode(&mut buf).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! # rollcall
+//!
+//! A real-time attendance server on its own implementation of Engine.IO v4
+//! and Socket.IO v5.
+//!
+//! The layers, bottom to top (data flows up, broadcasts flow back down):
+//!
+//! - [`http`]: the accept loop and HTTP plumbing;
+//! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports;
+//!
+//! Each layer knows only the one below it.
+
+pub mod engine;
+pub mod http;
+pub mod util;

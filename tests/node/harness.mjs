@@ -1,0 +1,259 @@
+// Shared helpers for the rollcall interop tests (node:test, no framework).
+//
+// startServer(name, env) spawns one of the contract servers and resolves once it
+// printed its first stdout line, `listening on 127.0.0.1:<port>`:
+//   INTEROP_IMPL=node -> node <repo>/benches/node/<name>.mjs   (npm reference)
+//   otherwise         -> ${CARGO_TARGET_DIR:-<repo>/target}/debug/examples/<name>
+// The server's stderr is kept (last 64 KiB) and shown if startup fails; set
+// INTEROP_VERBOSE=1 to stream it live.
+//
+// Every wait here is bounded: waitFor / Recorder.waitCount reject after a timeout.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, "..", "..");
+export const IMPL = process.env.INTEROP_IMPL === "node" ? "node" : "rust";
+
+const STARTUP_TIMEOUT_MS = Number(process.env.INTEROP_STARTUP_TIMEOUT_MS || 15000);
+const STOP_TIMEOUT_MS = 5000;
+const LISTENING_RE = /^listening on 127\.0\.0\.1:(\d+)$/;
+
+/** Children still alive; killed synchronously if the test process exits early. */
+const live = new Set();
+process.on("exit", () => {
+  for (const child of live) {
+    try {
+      process.kill(child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function command(name) {
+  if (IMPL === "node") {
+    const script = path.join(REPO_ROOT, "benches", "node", `${name}.mjs`);
+    return { cmd: process.execPath, args: [script], cwd: path.dirname(script) };
+  }
+  const targetDir = process.env.CARGO_TARGET_DIR
+    ? path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR)
+    : path.join(REPO_ROOT, "target");
+  const bin = path.join(targetDir, "debug", "examples", name);
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} not found: build it with \`cargo build --examples\` (or set INTEROP_IMPL=node)`);
+  }
+  return { cmd: bin, args: [], cwd: REPO_ROOT };
+}
+
+/**
+ * Spawns server `name` ("engine_echo" | "conformance") with extra env vars.
+ * Resolves to { port, url, child, stop() }. stop() sends SIGTERM to the PID,
+ * awaits the exit (SIGKILL after 5 s) and is safe to call more than once.
+ */
+export async function startServer(name, env = {}) {
+  const { cmd, args, cwd } = command(name);
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  const exited = new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk) => {
+    if (process.env.INTEROP_VERBOSE) process.stderr.write(`[${name}] ${chunk}`);
+    stderr = (stderr + chunk).slice(-65536);
+  });
+
+  let stopping;
+  const stop = () => {
+    if (!stopping) {
+      stopping = (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          try {
+            process.kill(child.pid, "SIGTERM");
+          } catch {
+            // already gone
+          }
+          let timer;
+          const killed = new Promise((resolve) => {
+            timer = setTimeout(() => {
+              try {
+                process.kill(child.pid, "SIGKILL");
+              } catch {
+                // already gone
+              }
+              resolve();
+            }, STOP_TIMEOUT_MS);
+          });
+          await Promise.race([exited, killed]);
+          clearTimeout(timer);
+        }
+        return exited;
+      })();
+    }
+    return stopping;
+  };
+
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let buf = "";
+      let done = false;
+      const finish = (err, value) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(value);
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`${name}: no "listening on" line within ${STARTUP_TIMEOUT_MS} ms`)),
+        STARTUP_TIMEOUT_MS,
+      );
+      child.once("error", (err) => finish(err));
+      child.once("exit", (code, signal) =>
+        finish(new Error(`${name} exited before listening (code ${code}, signal ${signal})`)),
+      );
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (chunk) => {
+        if (done) return; // keep draining the pipe, ignore the rest
+        buf += chunk;
+        const nl = buf.indexOf("\n");
+        if (nl === -1) return;
+        const first = buf.slice(0, nl).replace(/\r$/, "");
+        const m = LISTENING_RE.exec(first);
+        if (m) finish(null, Number(m[1]));
+        else finish(new Error(`${name}: first stdout line is not "listening on 127.0.0.1:<port>": ${JSON.stringify(first)}`));
+      });
+    });
+    return { name, port, url: `http://127.0.0.1:${port}`, child, stop };
+  } catch (err) {
+    await stop();
+    err.message += stderr ? `\n--- ${name} stderr ---\n${stderr}` : "";
+    throw err;
+  }
+}
+
+/** Rejects with a labelled error if `promise` does not settle within `ms`. */
+export function withTimeout(promise, ms, label = "operation") {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${label}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves with the argument array of the next `event` on `emitter` (an
+ * engine.io-client / socket.io-client Emitter, or a Node EventEmitter).
+ * Rejects after `ms`, or as soon as one of `failOn` events fires.
+ */
+export function waitFor(emitter, event, ms = 5000, failOn = []) {
+  return new Promise((resolve, reject) => {
+    const cleanups = [];
+    const done = (fn, value) => {
+      clearTimeout(timer);
+      for (const c of cleanups) c();
+      fn(value);
+    };
+    const timer = setTimeout(() => done(reject, new Error(`timed out after ${ms} ms waiting for "${event}"`)), ms);
+    const onEvent = (...args) => done(resolve, args);
+    emitter.on(event, onEvent);
+    cleanups.push(() => emitter.off(event, onEvent));
+    for (const bad of failOn) {
+      const onBad = (...args) =>
+        done(reject, new Error(`got "${bad}" while waiting for "${event}": ${args.map(describe).join(", ")}`));
+      emitter.on(bad, onBad);
+      cleanups.push(() => emitter.off(bad, onBad));
+    }
+  });
+}
+
+function describe(v) {
+  if (v instanceof Error) return v.message;
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Promise-based sleep, only for grace periods that assert the absence of something. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Records every occurrence of `event` (its argument arrays) from the moment it
+ * is created; waitCount(n, ms) resolves once n were seen.
+ */
+export class Recorder {
+  constructor(emitter, event) {
+    this.items = [];
+    this.waiters = [];
+    this.emitter = emitter;
+    this.event = event;
+    this.listener = (...args) => {
+      this.items.push(args);
+      this.waiters = this.waiters.filter((w) => {
+        if (this.items.length >= w.n) {
+          clearTimeout(w.timer);
+          w.resolve(this.items.slice());
+          return false;
+        }
+        return true;
+      });
+    };
+    emitter.on(event, this.listener);
+  }
+
+  waitCount(n, ms = 5000) {
+    if (this.items.length >= n) return Promise.resolve(this.items.slice());
+    return new Promise((resolve, reject) => {
+      const w = { n, resolve };
+      w.timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`timed out after ${ms} ms waiting for ${n} "${this.event}" (got ${this.items.length})`));
+      }, ms);
+      this.waiters.push(w);
+    });
+  }
+
+  stop() {
+    this.emitter.off(this.event, this.listener);
+  }
+}
+
+/** Normalizes Buffer / ArrayBuffer / typed array views to a Buffer (for byte comparison). */
+export function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError(`not binary: ${typeof data}`);
+}
+
+/** True for anything engine.io / socket.io treat as binary. */
+export const isBinary = (data) => Buffer.isBuffer(data) || data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+
+/** Deterministic pseudo-random bytes (so failures are reproducible). */
+export function bytes(n, seed = 1) {
+  const out = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
