@@ -7,9 +7,11 @@
 //!
 //! - [`http`]: the accept loop and HTTP plumbing;
 //! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports;
+//! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, broadcasts;
 //!
 //! Each layer knows only the one below it.
 
 pub mod engine;
 pub mod http;
+pub mod socketio;
 pub mod util;

@@ -386,7 +386,14 @@ impl<H: EngineHandler> Engine<H> {
                 return error_response(HttpError::UnknownSid);
             }
             if g.transport != TransportKind::Polling || g.ws_attached {
-                return error_response(HttpError::BadRequest);
+                // At most one WebSocket per session: complete the handshake,
+                // then close the newcomer at once (what clients expect).
+                drop(g);
+                return websocket::accept(req, |upgraded| async move {
+                    if let Some((io, _)) = upgraded {
+                        websocket::refuse(io).await;
+                    }
+                });
             }
             g.ws_attached = true;
         }

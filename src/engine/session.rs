@@ -257,7 +257,7 @@ impl Connection {
     pub(crate) fn check_deadline_locked(&self, g: &mut Inner, now: Instant) -> bool {
         if let Some(d) = g.pong_deadline {
             if now >= d {
-                self.close_locked(g, CloseReason::PingTimeout, false);
+                self.close_locked(g, CloseReason::PingTimeout, true);
             }
         }
         g.closed.is_some()

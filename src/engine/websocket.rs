@@ -134,6 +134,16 @@ where
     res
 }
 
+/// Closes a WebSocket that may not join its session (a second one for the
+/// same sid) with status 1008.
+pub(crate) async fn refuse(mut io: WsIo) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = write_all(&mut io, &[close_frame(1008)]).await;
+        let _ = io.shutdown().await;
+    })
+    .await;
+}
+
 /// How the connection task ended.
 enum Outcome {
     /// The session closed (server side, parse error, client `1`).
@@ -217,7 +227,7 @@ pub(crate) async fn run<H: EngineHandler>(
         }
         let read = tokio::select! {
             r = read_some(&mut io, &mut rbuf) => r,
-            _ = conn.ws_notify.notified(), if active => continue,
+            _ = conn.ws_notify.notified() => continue,
             _ = tokio::time::sleep_until(probe_deadline.into()), if !active => {
                 break Outcome::ProbeAbandoned;
             }

@@ -126,6 +126,8 @@ for (const mode of Object.keys(MODES)) {
       assertSameBinary(await echo(socket, u8), u8);
       const single = Buffer.from([0x34]); // looks like the "message" packet type byte
       assertSameBinary(await echo(socket, single), single);
+      const empty = Buffer.alloc(0);
+      assertSameBinary(await echo(socket, empty), empty);
       const rand = bytes(4096, 7);
       assertSameBinary(await echo(socket, rand), rand);
     });

@@ -10,6 +10,7 @@
 // Every wait here is bounded: waitFor / Recorder.waitCount reject after a timeout.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,9 +22,12 @@ const STARTUP_TIMEOUT_MS = Number(process.env.INTEROP_STARTUP_TIMEOUT_MS || 1500
 const STOP_TIMEOUT_MS = 5000;
 const LISTENING_RE = /^listening on 127\.0\.0\.1:(\d+)$/;
 
-/** Children still alive; killed synchronously if the test process exits early. */
+/**
+ * Children still alive; killed synchronously by PID if the test process exits
+ * early, or is itself terminated (node --test kills a file that hits --test-timeout).
+ */
 const live = new Set();
-process.on("exit", () => {
+function killLive() {
   for (const child of live) {
     try {
       process.kill(child.pid, "SIGKILL");
@@ -31,7 +35,15 @@ process.on("exit", () => {
       // already gone
     }
   }
-});
+  live.clear();
+}
+process.on("exit", killLive);
+for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) {
+  process.once(sig, () => {
+    killLive();
+    process.exit(128 + os.constants.signals[sig]);
+  });
+}
 
 function command(name) {
   if (IMPL === "node") {

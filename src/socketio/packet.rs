@@ -1,0 +1,667 @@
+//! The Socket.IO v5 packet codec.
+//!
+//! Wire form (inside an Engine.IO `4` message):
+//! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`.
+//!
+//! Binary values travel as `{"_placeholder":true,"num":N}` in the JSON plus N
+//! separate Engine.IO binary messages. [`Payload`] keeps the JSON with its
+//! placeholders and the attachments beside it; encoding renumbers the
+//! placeholders depth-first so attachments always go out in order.
+
+use bytes::{BufMut, Bytes};
+use serde_json::Value;
+
+use crate::engine::{Frame, FrameBuilder};
+
+/// The seven Socket.IO packet types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketKind {
+    /// `0`: join a namespace (client) / accepted (server).
+    Connect,
+    /// `1`: leave a namespace.
+    Disconnect,
+    /// `2`: an event.
+    Event,
+    /// `3`: an acknowledgement.
+    Ack,
+    /// `4`: a refused namespace connection (server only).
+    ConnectError,
+    /// `5`: an event with binary attachments.
+    BinaryEvent,
+    /// `6`: an acknowledgement with binary attachments.
+    BinaryAck,
+}
+
+impl PacketKind {
+    fn from_char(c: u8) -> Option<PacketKind> {
+        Some(match c {
+            b'0' => PacketKind::Connect,
+            b'1' => PacketKind::Disconnect,
+            b'2' => PacketKind::Event,
+            b'3' => PacketKind::Ack,
+            b'4' => PacketKind::ConnectError,
+            b'5' => PacketKind::BinaryEvent,
+            b'6' => PacketKind::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    fn as_char(self) -> u8 {
+        match self {
+            PacketKind::Connect => b'0',
+            PacketKind::Disconnect => b'1',
+            PacketKind::Event => b'2',
+            PacketKind::Ack => b'3',
+            PacketKind::ConnectError => b'4',
+            PacketKind::BinaryEvent => b'5',
+            PacketKind::BinaryAck => b'6',
+        }
+    }
+
+    fn is_binary(self) -> bool {
+        matches!(self, PacketKind::BinaryEvent | PacketKind::BinaryAck)
+    }
+}
+
+/// Why a Socket.IO packet was refused. Any of these closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Empty packet.
+    #[error("empty packet")]
+    Empty,
+    /// First character is not `0`-`6`.
+    #[error("unknown packet type")]
+    UnknownType,
+    /// A binary packet without a valid `<count>-` header.
+    #[error("bad attachment count")]
+    BadAttachmentCount,
+    /// More attachments than allowed.
+    #[error("too many attachments")]
+    TooManyAttachments,
+    /// A namespace over the length limit or with bad characters.
+    #[error("bad namespace")]
+    BadNamespace,
+    /// An ack id that does not fit the allowed range.
+    #[error("bad ack id")]
+    BadAckId,
+    /// The JSON does not parse (or has trailing bytes).
+    #[error("invalid JSON")]
+    InvalidJson,
+    /// JSON nested deeper than allowed.
+    #[error("JSON nested too deep")]
+    TooDeep,
+    /// The JSON does not have the shape the packet type needs.
+    #[error("wrong payload shape for the packet type")]
+    BadPayload,
+    /// A packet type a client may not send (CONNECT_ERROR).
+    #[error("packet type not allowed from a client")]
+    NotAllowed,
+    /// A placeholder whose `num` is not an attachment index.
+    #[error("bad attachment placeholder")]
+    BadPlaceholder,
+    /// A text packet arrived while attachments were expected.
+    #[error("expected a binary attachment")]
+    ExpectedAttachment,
+    /// A binary message arrived with no binary packet pending.
+    #[error("unexpected binary attachment")]
+    UnexpectedAttachment,
+}
+
+/// Decoder limits; every one is checked before the data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest attachment count of a binary packet (default 10).
+    pub max_attachments: usize,
+    /// Largest ack id (default 2^53 - 1, what JavaScript numbers hold exactly).
+    pub max_ack_id: u64,
+    /// Longest namespace in bytes (default 256).
+    pub max_namespace_len: usize,
+    /// Deepest JSON nesting of a payload (default 32).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_attachments: 10,
+            max_ack_id: (1 << 53) - 1,
+            max_namespace_len: 256,
+            max_depth: 32,
+        }
+    }
+}
+
+/// Arguments of an event or ack: JSON values, with binary values as
+/// placeholders that point into `attachments`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    /// The arguments.
+    pub args: Vec<Value>,
+    /// Binary attachments, indexed by the placeholders' `num`.
+    pub attachments: Vec<Bytes>,
+}
+
+impl Payload {
+    /// A payload of JSON arguments only.
+    pub fn new(args: Vec<Value>) -> Payload {
+        Payload {
+            args,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// A payload of one argument.
+    pub fn one(arg: Value) -> Payload {
+        Payload::new(vec![arg])
+    }
+
+    /// Adds a binary attachment and returns the placeholder value that stands
+    /// for it; put that value anywhere in the arguments.
+    pub fn add_binary(&mut self, data: Bytes) -> Value {
+        let num = self.attachments.len();
+        self.attachments.push(data);
+        placeholder(num)
+    }
+
+    /// The attachment a placeholder value stands for.
+    pub fn binary(&self, value: &Value) -> Option<&Bytes> {
+        placeholder_num(value).and_then(|n| self.attachments.get(n))
+    }
+
+    /// Deserializes argument `i`.
+    pub fn arg<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<T, serde_json::Error> {
+        T::deserialize(self.args.get(i).unwrap_or(&Value::Null))
+    }
+}
+
+fn placeholder(num: usize) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("_placeholder".into(), Value::Bool(true));
+    m.insert("num".into(), Value::from(num));
+    Value::Object(m)
+}
+
+/// The `num` of a placeholder object, if `value` is one.
+pub fn placeholder_num(value: &Value) -> Option<usize> {
+    let obj = value.as_object()?;
+    if obj.len() != 2 || obj.get("_placeholder") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    obj.get("num")?.as_u64().map(|n| n as usize)
+}
+
+/// A decoded Socket.IO packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// The type.
+    pub kind: PacketKind,
+    /// The namespace (`/` when absent on the wire).
+    pub ns: String,
+    /// The ack id.
+    pub id: Option<u64>,
+    /// The JSON data (`None` when absent). For events: the array, name first.
+    pub data: Option<Value>,
+    /// Attachments expected (header count), then received.
+    pub attachments: Vec<Bytes>,
+    /// The header's attachment count.
+    pub attachment_count: usize,
+}
+
+const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl Packet {
+    /// Decodes a text packet from a client. Binary packets come back with
+    /// `attachment_count` set and no attachments yet.
+    pub fn decode(text: &str, limits: &Limits) -> Result<Packet, ParseError> {
+        let b = text.as_bytes();
+        let Some(&first) = b.first() else {
+            return Err(ParseError::Empty);
+        };
+        let kind = PacketKind::from_char(first).ok_or(ParseError::UnknownType)?;
+        let mut pos = 1;
+        let mut attachment_count = 0;
+        if kind.is_binary() {
+            let start = pos;
+            while pos < b.len() && b[pos].is_ascii_digit() {
+                pos += 1;
+            }
+            if pos == start || pos >= b.len() || b[pos] != b'-' || pos - start > 6 {
+                return Err(ParseError::BadAttachmentCount);
+            }
+            attachment_count = text[start..pos]
+                .parse::<usize>()
+                .map_err(|_| ParseError::BadAttachmentCount)?;
+            if attachment_count == 0 {
+                return Err(ParseError::BadAttachmentCount);
+            }
+            if attachment_count > limits.max_attachments {
+                return Err(ParseError::TooManyAttachments);
+            }
+            pos += 1;
+        }
+        let mut ns = "/".to_string();
+        if b.get(pos) == Some(&b'/') {
+            let end = b[pos..]
+                .iter()
+                .position(|&c| c == b',')
+                .map_or(b.len(), |i| pos + i);
+            let name = &text[pos..end];
+            if name.len() > limits.max_namespace_len || name.chars().any(char::is_control) {
+                return Err(ParseError::BadNamespace);
+            }
+            ns = name.to_string();
+            pos = if end < b.len() { end + 1 } else { end };
+        }
+        let mut id = None;
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        if pos > start {
+            let n = text[start..pos]
+                .parse::<u64>()
+                .map_err(|_| ParseError::BadAckId)?;
+            if n > limits.max_ack_id {
+                return Err(ParseError::BadAckId);
+            }
+            id = Some(n);
+        }
+        let rest = &text[pos..];
+        let data = if rest.is_empty() {
+            None
+        } else {
+            let v: Value = serde_json::from_str(rest).map_err(|e| {
+                if e.to_string().contains("recursion limit") {
+                    ParseError::TooDeep
+                } else {
+                    ParseError::InvalidJson
+                }
+            })?;
+            if depth(&v) > limits.max_depth {
+                return Err(ParseError::TooDeep);
+            }
+            Some(v)
+        };
+        let packet = Packet {
+            kind,
+            ns,
+            id,
+            data,
+            attachments: Vec::new(),
+            attachment_count,
+        };
+        packet.validate()?;
+        Ok(packet)
+    }
+
+    fn validate(&self) -> Result<(), ParseError> {
+        match self.kind {
+            PacketKind::Connect => match &self.data {
+                None | Some(Value::Object(_)) if self.id.is_none() => Ok(()),
+                _ => Err(ParseError::BadPayload),
+            },
+            PacketKind::Disconnect => match (&self.data, self.id) {
+                (None, None) => Ok(()),
+                _ => Err(ParseError::BadPayload),
+            },
+            PacketKind::Event | PacketKind::BinaryEvent => match &self.data {
+                Some(Value::Array(a)) => match a.first() {
+                    Some(Value::String(s)) if !RESERVED_EVENTS.contains(&s.as_str()) => Ok(()),
+                    Some(Value::Number(_)) => Ok(()),
+                    _ => Err(ParseError::BadPayload),
+                },
+                _ => Err(ParseError::BadPayload),
+            },
+            PacketKind::Ack | PacketKind::BinaryAck => match (&self.data, self.id) {
+                (Some(Value::Array(_)), Some(_)) => Ok(()),
+                _ => Err(ParseError::BadPayload),
+            },
+            PacketKind::ConnectError => Err(ParseError::NotAllowed),
+        }?;
+        if self.kind.is_binary() {
+            let mut bad = false;
+            visit_placeholders(self.data.as_ref(), &mut |n| {
+                bad |= n.is_none_or(|n| n >= self.attachment_count)
+            });
+            if bad {
+                return Err(ParseError::BadPlaceholder);
+            }
+        }
+        Ok(())
+    }
+
+    /// The event name (EVENT / BINARY_EVENT), numbers as their decimal text.
+    pub fn event_name(&self) -> Option<String> {
+        match self.data.as_ref()?.as_array()?.first()? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Turns an EVENT or ACK into its payload (event name removed).
+    pub fn into_payload(self) -> Payload {
+        let is_event = matches!(self.kind, PacketKind::Event | PacketKind::BinaryEvent);
+        let mut args = match self.data {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        if is_event && !args.is_empty() {
+            args.remove(0);
+        }
+        Payload {
+            args,
+            attachments: self.attachments,
+        }
+    }
+}
+
+/// Calls `f` with the `num` of every placeholder-shaped object (None when
+/// `num` is not an index), depth-first in argument order.
+fn visit_placeholders(v: Option<&Value>, f: &mut impl FnMut(Option<usize>)) {
+    let Some(v) = v else { return };
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| visit_placeholders(Some(x), f)),
+        Value::Object(o) => {
+            if o.get("_placeholder") == Some(&Value::Bool(true)) {
+                f(placeholder_num(v));
+            } else {
+                o.values().for_each(|x| visit_placeholders(Some(x), f));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Writes `v` as compact JSON, renumbering placeholders depth-first and
+/// recording the attachment order in `order`.
+fn write_json(out: &mut bytes::BytesMut, v: &Value, order: &mut Vec<usize>) {
+    match v {
+        Value::Array(a) => {
+            out.put_u8(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.put_u8(b',');
+                }
+                write_json(out, x, order);
+            }
+            out.put_u8(b']');
+        }
+        Value::Object(o) => {
+            if let Some(n) = placeholder_num(v) {
+                out.extend_from_slice(b"{\"_placeholder\":true,\"num\":");
+                out.extend_from_slice(order.len().to_string().as_bytes());
+                out.put_u8(b'}');
+                order.push(n);
+                return;
+            }
+            out.put_u8(b'{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.put_u8(b',');
+                }
+                write_str(out, k);
+                out.put_u8(b':');
+                write_json(out, x, order);
+            }
+            out.put_u8(b'}');
+        }
+        Value::String(s) => write_str(out, s),
+        other => {
+            // Scalars: serde_json keeps the number's original spelling.
+            let _ = serde_json::to_writer(out.writer(), other);
+        }
+    }
+}
+
+fn write_str(out: &mut bytes::BytesMut, s: &str) {
+    let _ = serde_json::to_writer(out.writer(), s);
+}
+
+/// An encoded packet: the text frame and its attachment frames, ready to be
+/// queued (in this order) on any number of connections.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The frames: the packet first, then one per attachment.
+    pub frames: Vec<Frame>,
+}
+
+fn header(b: &mut bytes::BytesMut, kind: PacketKind, count: usize, ns: &str, id: Option<u64>) {
+    let kind = if count > 0 {
+        match kind {
+            PacketKind::Event => PacketKind::BinaryEvent,
+            PacketKind::Ack => PacketKind::BinaryAck,
+            k => k,
+        }
+    } else {
+        kind
+    };
+    b.put_u8(kind.as_char());
+    if count > 0 {
+        b.extend_from_slice(count.to_string().as_bytes());
+        b.put_u8(b'-');
+    }
+    if ns != "/" {
+        b.extend_from_slice(ns.as_bytes());
+        b.put_u8(b',');
+    }
+    if let Some(id) = id {
+        b.extend_from_slice(id.to_string().as_bytes());
+    }
+}
+
+fn count_placeholders(args: &[Value]) -> usize {
+    let mut n = 0;
+    for a in args {
+        visit_placeholders(Some(a), &mut |_| n += 1);
+    }
+    n
+}
+
+/// Encodes an event (`name` first, then the arguments, then an optional
+/// extra trailing argument such as a recovery offset).
+pub fn encode_event(
+    ns: &str,
+    name: &str,
+    payload: &Payload,
+    id: Option<u64>,
+    extra: Option<&str>,
+) -> Encoded {
+    encode_array(PacketKind::Event, ns, Some(name), payload, id, extra)
+}
+
+/// Encodes an acknowledgement.
+pub fn encode_ack(ns: &str, id: u64, payload: &Payload) -> Encoded {
+    encode_array(PacketKind::Ack, ns, None, payload, Some(id), None)
+}
+
+fn encode_array(
+    kind: PacketKind,
+    ns: &str,
+    name: Option<&str>,
+    payload: &Payload,
+    id: Option<u64>,
+    extra: Option<&str>,
+) -> Encoded {
+    let count = if payload.attachments.is_empty() {
+        0
+    } else {
+        count_placeholders(&payload.args)
+    };
+    let mut fb = FrameBuilder::message(64);
+    let b = fb.buf();
+    header(b, kind, count, ns, id);
+    b.put_u8(b'[');
+    let mut first = true;
+    if let Some(name) = name {
+        write_str(b, name);
+        first = false;
+    }
+    let mut order = Vec::with_capacity(count);
+    for a in &payload.args {
+        if !first {
+            b.put_u8(b',');
+        }
+        first = false;
+        write_json(b, a, &mut order);
+    }
+    if let Some(extra) = extra {
+        if !first {
+            b.put_u8(b',');
+        }
+        write_str(b, extra);
+    }
+    b.put_u8(b']');
+    let mut frames = Vec::with_capacity(1 + order.len());
+    frames.push(fb.finish());
+    for n in order {
+        let data = payload.attachments.get(n).map(|d| &d[..]).unwrap_or(&[]);
+        frames.push(Frame::binary(data));
+    }
+    Encoded { frames }
+}
+
+/// Encodes a CONNECT answer, DISCONNECT or CONNECT_ERROR with optional JSON data.
+pub fn encode_control(kind: PacketKind, ns: &str, data: Option<&Value>) -> Frame {
+    let mut fb = FrameBuilder::message(32);
+    let b = fb.buf();
+    header(b, kind, 0, ns, None);
+    if let Some(d) = data {
+        let mut order = Vec::new();
+        write_json(b, d, &mut order);
+    }
+    fb.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(s: &str) -> Result<Packet, ParseError> {
+        Packet::decode(s, &Limits::default())
+    }
+
+    fn text(f: &Frame) -> String {
+        String::from_utf8(f.payload()[1..].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn decodes_every_type() {
+        let p = dec("0").unwrap();
+        assert_eq!((p.kind, p.ns.as_str(), p.data), (PacketKind::Connect, "/", None));
+        let p = dec("0/admin,{\"token\":\"x\"}").unwrap();
+        assert_eq!(p.ns, "/admin");
+        assert_eq!(p.data, Some(json!({"token": "x"})));
+        assert_eq!(dec("40/custom").unwrap().ns, "/custom");
+        assert_eq!(dec("1/admin,").unwrap().kind, PacketKind::Disconnect);
+        assert_eq!(dec("1/admin").unwrap().ns, "/admin");
+        let p = dec("2[\"hello\",1]").unwrap();
+        assert_eq!(p.event_name().as_deref(), Some("hello"));
+        let p = dec("2/chat,12[\"hi\"]").unwrap();
+        assert_eq!((p.ns.as_str(), p.id), ("/chat", Some(12)));
+        assert_eq!(dec("3/chat,7[]").unwrap().id, Some(7));
+        let p = dec("51-[\"up\",{\"_placeholder\":true,\"num\":0}]").unwrap();
+        assert_eq!((p.kind, p.attachment_count), (PacketKind::BinaryEvent, 1));
+        let p = dec("62-/x,9[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]")
+            .unwrap();
+        assert_eq!((p.kind, p.id, p.attachment_count), (PacketKind::BinaryAck, Some(9), 2));
+        assert!(dec("2[1,\"x\"]").is_ok());
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        use ParseError::*;
+        let cases: &[(&str, ParseError)] = &[
+            ("", Empty),
+            ("7", UnknownType),
+            ("abc", UnknownType),
+            ("0[]", BadPayload),
+            ("0\"x\"", BadPayload),
+            ("1{}", BadPayload),
+            ("2{}", BadPayload),
+            ("2[]", BadPayload),
+            ("2[\"connect\"]", BadPayload),
+            ("2[\"disconnecting\"]", BadPayload),
+            ("2[null]", BadPayload),
+            ("2abc[\"x\"]", InvalidJson),
+            ("2[\"x\"]x", InvalidJson),
+            ("3[]", BadPayload),
+            ("31{}", BadPayload),
+            ("4{\"message\":\"x\"}", NotAllowed),
+            ("5[\"x\"]", BadAttachmentCount),
+            ("50-[\"x\"]", BadAttachmentCount),
+            ("511-[\"x\"]", TooManyAttachments),
+            ("51-[\"x\",{\"_placeholder\":true,\"num\":1}]", BadPlaceholder),
+            ("51-[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]", BadPlaceholder),
+            ("299999999999999999999[\"x\"]", BadAckId),
+        ];
+        for (input, want) in cases {
+            assert_eq!(dec(input).as_ref().err(), Some(want), "input {input:?}");
+        }
+        let deep = format!("2[\"x\",{}{}]", "[".repeat(40), "]".repeat(40));
+        assert_eq!(dec(&deep).err(), Some(TooDeep));
+        let long_ns = format!("0/{},", "a".repeat(300));
+        assert_eq!(dec(&long_ns).err(), Some(BadNamespace));
+    }
+
+    #[test]
+    fn keeps_key_order_and_number_spelling() {
+        let p = dec("2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]").unwrap();
+        let payload = p.into_payload();
+        let e = encode_event("/", "m", &payload, None, None);
+        assert_eq!(text(&e.frames[0]), "2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]");
+    }
+
+    #[test]
+    fn encodes_namespaces_acks_and_binary() {
+        let mut p = Payload::default();
+        let ph = p.add_binary(Bytes::from_static(b"\x01\x02"));
+        p.args.push(json!({"file": ph, "n": 1}));
+        let e = encode_event("/admin", "up", &p, Some(3), None);
+        assert_eq!(
+            text(&e.frames[0]),
+            "51-/admin,3[\"up\",{\"file\":{\"_placeholder\":true,\"num\":0},\"n\":1}]"
+        );
+        assert_eq!(e.frames[1].payload(), b"\x01\x02");
+        assert!(e.frames[1].is_binary());
+        let a = encode_ack("/", 5, &Payload::default());
+        assert_eq!(text(&a.frames[0]), "35[]");
+        let c = encode_control(PacketKind::Connect, "/x", Some(&json!({"sid": "abc"})));
+        assert_eq!(text(&c), "0/x,{\"sid\":\"abc\"}");
+        let d = encode_control(PacketKind::Disconnect, "/", None);
+        assert_eq!(text(&d), "1");
+        let r = encode_event("/", "e", &Payload::one(json!(1)), None, Some("off1"));
+        assert_eq!(text(&r.frames[0]), "2[\"e\",1,\"off1\"]");
+    }
+
+    #[test]
+    fn renumbers_out_of_order_placeholders() {
+        let mut p = dec("52-[\"x\",{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]")
+            .unwrap();
+        p.attachments = vec![Bytes::from_static(b"A"), Bytes::from_static(b"B")];
+        let payload = p.into_payload();
+        let e = encode_event("/", "x", &payload, None, None);
+        assert_eq!(
+            text(&e.frames[0]),
+            "52-[\"x\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]"
+        );
+        assert_eq!(e.frames[1].payload(), b"B");
+        assert_eq!(e.frames[2].payload(), b"A");
+    }
+}

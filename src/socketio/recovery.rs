@@ -1,0 +1,147 @@
+//! Connection state recovery: recent packets and the sessions of sockets
+//! that dropped, so that a client reconnecting in time gets its id, rooms and
+//! data back and receives what it missed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::rooms::Room;
+use super::socket::Extensions;
+use crate::engine::Frame;
+
+/// Recovery settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long after a disconnection a session can still be recovered (default 2 min).
+    pub max_disconnection: Duration,
+    /// Whether a recovered socket skips the namespace's middlewares (default true).
+    pub skip_middlewares: bool,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection: Duration::from_secs(120),
+            skip_middlewares: true,
+        }
+    }
+}
+
+struct StoredPacket {
+    seq: u64,
+    at: Instant,
+    rooms: Vec<Room>,
+    except: Vec<Room>,
+    except_sid: Option<Arc<str>>,
+    frames: Vec<Frame>,
+}
+
+/// A disconnected socket's state, kept for recovery.
+pub(crate) struct SavedSession {
+    pub sid: Arc<str>,
+    pub rooms: Vec<Room>,
+    pub data: Arc<Extensions>,
+    at: Instant,
+}
+
+/// Per-namespace store of recent packets and recoverable sessions.
+pub(crate) struct RecoveryStore {
+    config: RecoveryConfig,
+    /// Distinguishes this process's offsets from an earlier one's.
+    tag: String,
+    counter: AtomicU64,
+    packets: Mutex<VecDeque<StoredPacket>>,
+    sessions: Mutex<HashMap<Arc<str>, SavedSession>>,
+}
+
+impl RecoveryStore {
+    pub fn new(config: RecoveryConfig) -> RecoveryStore {
+        RecoveryStore {
+            config,
+            tag: crate::util::random_id(6),
+            counter: AtomicU64::new(1),
+            packets: Mutex::new(VecDeque::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+
+    /// A new packet offset: its sequence number and its wire form.
+    pub fn next_offset(&self) -> (u64, String) {
+        let seq = self.counter.fetch_add(1, Ordering::Relaxed);
+        (seq, format!("{}-{}", self.tag, seq))
+    }
+
+    fn parse_offset(&self, offset: &str) -> Option<u64> {
+        let (tag, seq) = offset.rsplit_once('-')?;
+        (tag == self.tag).then(|| seq.parse().ok()).flatten()
+    }
+
+    pub fn store(
+        &self,
+        seq: u64,
+        rooms: Vec<Room>,
+        except: Vec<Room>,
+        except_sid: Option<Arc<str>>,
+        frames: Vec<Frame>,
+    ) {
+        let now = Instant::now();
+        let mut q = self.packets.lock();
+        while q
+            .front()
+            .is_some_and(|p| now.duration_since(p.at) > self.config.max_disconnection)
+        {
+            q.pop_front();
+        }
+        q.push_back(StoredPacket {
+            seq,
+            at: now,
+            rooms,
+            except,
+            except_sid,
+            frames,
+        });
+    }
+
+    pub fn save_session(&self, pid: Arc<str>, sid: Arc<str>, rooms: Vec<Room>, data: Arc<Extensions>) {
+        let now = Instant::now();
+        let mut s = self.sessions.lock();
+        s.retain(|_, v| now.duration_since(v.at) <= self.config.max_disconnection);
+        s.insert(
+            pid,
+            SavedSession {
+                sid,
+                rooms,
+                data,
+                at: now,
+            },
+        );
+    }
+
+    /// Takes the session `pid` if it is still recoverable, with the frames of
+    /// every packet after `offset` that would have reached it.
+    pub fn restore(&self, pid: &str, offset: &str) -> Option<(SavedSession, Vec<Frame>)> {
+        let seq = self.parse_offset(offset)?;
+        let session = self.sessions.lock().remove(pid)?;
+        if session.at.elapsed() > self.config.max_disconnection {
+            return None;
+        }
+        let in_rooms = |rooms: &[Room]| rooms.iter().any(|r| session.rooms.contains(r));
+        let mut frames = Vec::new();
+        for p in self.packets.lock().iter().filter(|p| p.seq > seq) {
+            let targeted = p.rooms.is_empty() || in_rooms(&p.rooms);
+            let excluded = in_rooms(&p.except) || p.except_sid.as_ref() == Some(&session.sid);
+            if targeted && !excluded {
+                frames.extend(p.frames.iter().cloned());
+            }
+        }
+        Some((session, frames))
+    }
+}
