@@ -8,10 +8,14 @@
 //! - [`http`]: the accept loop and HTTP plumbing;
 //! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports;
 //! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, broadcasts;
+//! - [`app`]: the attendance application (events, auth, HTTP API);
+//! - [`store`]: the sled store the application keeps its state in.
 //!
 //! Each layer knows only the one below it.
 
+pub mod app;
 pub mod engine;
 pub mod http;
 pub mod socketio;
+pub mod store;
 pub mod util;

@@ -160,11 +160,14 @@ async fn request(
 ) -> Resp {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        let mut head =
+            format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        let chunked = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"));
+        let chunked = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"));
         if !chunked && (!body.is_empty() || method == "POST" || method == "PUT") {
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
@@ -190,7 +193,14 @@ fn parse_response(raw: &[u8]) -> Resp {
         .unwrap_or_else(|| panic!("incomplete response: {:?}", String::from_utf8_lossy(raw)));
     let head = std::str::from_utf8(&raw[..end]).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .map(|l| {
             let (k, v) = l.split_once(':').unwrap();
@@ -202,8 +212,14 @@ fn parse_response(raw: &[u8]) -> Resp {
         headers,
         body: raw[end + 4..].to_vec(),
     };
-    assert!(resp.header("transfer-encoding").is_none(), "chunked bodies are not expected");
-    if let Some(n) = resp.header("content-length").map(|v| v.parse::<usize>().unwrap()) {
+    assert!(
+        resp.header("transfer-encoding").is_none(),
+        "chunked bodies are not expected"
+    );
+    if let Some(n) = resp
+        .header("content-length")
+        .map(|v| v.parse::<usize>().unwrap())
+    {
         assert!(resp.body.len() >= n, "truncated body");
         resp.body.truncate(n);
     }
@@ -253,7 +269,10 @@ fn open_packet(text: &str) -> (String, Value) {
 fn assert_error(r: &Resp, status: u16, code: u8, message: &str) {
     assert_eq!(r.status, status, "body: {}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.text(), format!(r#"{{"code":{code},"message":"{message}"}}"#));
+    assert_eq!(
+        r.text(),
+        format!(r#"{{"code":{code},"message":"{message}"}}"#)
+    );
 }
 
 #[track_caller]
@@ -274,10 +293,21 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<T
 
 /// Opens a WebSocket to `path_query` (e.g. `/engine.io/?EIO=4&transport=websocket`).
 async fn ws_connect(addr: SocketAddr, path_query: &str) -> Result<Ws, tungstenite::Error> {
-    timeout(WAIT, tokio_tungstenite::connect_async(format!("ws://{addr}{path_query}")))
-        .await
-        .expect("websocket handshake timed out")
-        .map(|(ws, _)| ws)
+    timeout(
+        WAIT,
+        tokio_tungstenite::connect_async(format!("ws://{addr}{path_query}")),
+    )
+    .await
+    .expect("websocket handshake timed out")
+    .map(|(ws, _)| ws)
+}
+
+/// A second WebSocket for a session that already has one: the handshake may
+/// complete, but the server closes it (status 1008) without sending data.
+async fn assert_second_ws_refused(addr: SocketAddr, sid: &str) {
+    if let Ok(mut ws2) = ws_connect(addr, &ws_sid_url(sid)).await {
+        assert_eq!(ws_closed(&mut ws2).await, Some(1008));
+    }
 }
 
 fn ws_sid_url(sid: &str) -> String {
@@ -286,7 +316,10 @@ fn ws_sid_url(sid: &str) -> String {
 
 /// The next frame, or `None` once the connection has ended.
 async fn ws_next(ws: &mut Ws) -> Option<WsMessage> {
-    match timeout(WAIT, ws.next()).await.expect("no websocket frame in time") {
+    match timeout(WAIT, ws.next())
+        .await
+        .expect("no websocket frame in time")
+    {
         Some(Ok(m)) => Some(m),
         Some(Err(_)) | None => None,
     }
@@ -340,7 +373,13 @@ fn keys(v: &Value) -> HashSet<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
-const OPEN_KEYS: [&str; 5] = ["sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"];
+const OPEN_KEYS: [&str; 5] = [
+    "sid",
+    "upgrades",
+    "pingInterval",
+    "pingTimeout",
+    "maxPayload",
+];
 
 // ---------------------------------------------------------------------------
 // Handshake
@@ -364,7 +403,8 @@ async fn handshake_polling_open_packet_fields() {
     assert_eq!(v["maxPayload"].as_u64(), Some(1_000_000));
     assert!(sid.len() >= 20, "sid {sid:?} is shorter than 120 bits");
     assert!(
-        sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        sid.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
         "sid {sid:?} is not base64url"
     );
 
@@ -380,7 +420,9 @@ async fn handshake_polling_open_packet_fields() {
 #[tokio::test]
 async fn handshake_websocket_open_packet_fields() {
     let (addr, _rec) = start(config().build()).await;
-    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     let (sid, v) = open_packet(&ws_text(&mut ws).await);
     assert_eq!(keys(&v), HashSet::from(OPEN_KEYS));
     assert_eq!(v["upgrades"], serde_json::json!([]));
@@ -417,7 +459,12 @@ async fn error_0_transport_unknown() {
 async fn error_1_session_id_unknown() {
     let (addr, _rec) = start(config().build()).await;
     assert_error(&get(addr, "nope").await, 400, 1, "Session ID unknown");
-    assert_error(&post(addr, "nope", b"4x").await, 400, 1, "Session ID unknown");
+    assert_error(
+        &post(addr, "nope", b"4x").await,
+        400,
+        1,
+        "Session ID unknown",
+    );
 }
 
 /// Rule: code 2 `Bad handshake method` for a POST or PUT without sid.
@@ -425,7 +472,14 @@ async fn error_1_session_id_unknown() {
 async fn error_2_bad_handshake_method() {
     let (addr, _rec) = start(config().build()).await;
     for method in ["POST", "PUT"] {
-        let r = request(addr, method, "/engine.io/?EIO=4&transport=polling", &[], b"4x").await;
+        let r = request(
+            addr,
+            method,
+            "/engine.io/?EIO=4&transport=polling",
+            &[],
+            b"4x",
+        )
+        .await;
         assert_error(&r, 400, 2, "Bad handshake method");
     }
 }
@@ -435,7 +489,14 @@ async fn error_2_bad_handshake_method() {
 #[tokio::test]
 async fn error_3_websocket_without_upgrade_headers() {
     let (addr, _rec) = start(config().build()).await;
-    let r = request(addr, "GET", "/engine.io/?EIO=4&transport=websocket", &[], b"").await;
+    let r = request(
+        addr,
+        "GET",
+        "/engine.io/?EIO=4&transport=websocket",
+        &[],
+        b"",
+    )
+    .await;
     assert_error(&r, 400, 3, "Bad request");
 }
 
@@ -593,12 +654,17 @@ async fn polling_missing_pong_times_out() {
 #[tokio::test]
 async fn websocket_echo_and_client_close() {
     let (addr, rec) = start(config().build()).await;
-    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     open_packet(&ws_text(&mut ws).await);
     ws_send(&mut ws, "4hello").await;
     assert_eq!(ws_data(&mut ws).await, WsMessage::text("4hello"));
     ws_send_msg(&mut ws, WsMessage::binary(vec![0u8, 1, 2, 255])).await;
-    assert_eq!(ws_data(&mut ws).await, WsMessage::binary(vec![0u8, 1, 2, 255]));
+    assert_eq!(
+        ws_data(&mut ws).await,
+        WsMessage::binary(vec![0u8, 1, 2, 255])
+    );
     ws_send(&mut ws, "1").await;
     ws_closed(&mut ws).await;
     assert_eq!(rec.wait_closes(1).await, [CloseReason::ClientClose]);
@@ -629,7 +695,9 @@ async fn websocket_dropped_is_transport_close() {
 #[tokio::test]
 async fn websocket_pong_keeps_connection_open() {
     let (addr, rec) = start(config().build()).await;
-    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     open_packet(&ws_text(&mut ws).await);
     let until = tokio::time::Instant::now() + Duration::from_millis(1200);
     let mut pings = 0;
@@ -654,7 +722,9 @@ async fn websocket_pong_keeps_connection_open() {
 async fn websocket_missing_pong_closes() {
     let (addr, rec) = start(config().build()).await;
     let t0 = Instant::now();
-    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     open_packet(&ws_text(&mut ws).await);
     assert_eq!(ws_text(&mut ws).await, "2");
     ws_closed(&mut ws).await;
@@ -687,7 +757,7 @@ async fn upgrade_from_polling_to_websocket() {
     let r = timeout(WAIT, pending).await.unwrap().unwrap();
     assert_payload(&r, "6");
     // Only one WebSocket per session, even while the first is probing.
-    assert!(ws_connect(addr, &ws_sid_url(&sid)).await.is_err());
+    assert_second_ws_refused(addr, &sid).await;
     ws_send(&mut ws, "5").await;
 
     ws_send(&mut ws, "4over-ws").await;
@@ -761,7 +831,10 @@ async fn upgrade_probe_closed_when_session_closes() {
     assert_ok(&post(addr, &sid, b"1").await);
     assert_eq!(rec.wait_closes(1).await, [CloseReason::ClientClose]);
     let closed = timeout(Duration::from_secs(2), ws_closed(&mut ws)).await;
-    assert!(closed.is_ok(), "the probing websocket is still open 2 s after its session closed");
+    assert!(
+        closed.is_ok(),
+        "the probing websocket is still open 2 s after its session closed"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -788,9 +861,23 @@ async fn max_payload_polling() {
     // The same with a chunked body, whose size is only known while reading it.
     let (sid, _) = handshake(addr).await;
     let te = [("Transfer-Encoding", "chunked")];
-    let r = request(addr, "POST", &poll_url(&sid), &te, &chunked(exact.as_bytes())).await;
+    let r = request(
+        addr,
+        "POST",
+        &poll_url(&sid),
+        &te,
+        &chunked(exact.as_bytes()),
+    )
+    .await;
     assert_ok(&r);
-    let r = request(addr, "POST", &poll_url(&sid), &te, &chunked(over.as_bytes())).await;
+    let r = request(
+        addr,
+        "POST",
+        &poll_url(&sid),
+        &te,
+        &chunked(over.as_bytes()),
+    )
+    .await;
     assert_eq!(r.status, 413);
     assert_eq!(
         rec.wait_closes(2).await,
@@ -812,7 +899,9 @@ fn chunked(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn max_payload_websocket() {
     let (addr, rec) = start(config().max_payload(1000).build()).await;
-    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     open_packet(&ws_text(&mut ws).await);
     let exact = format!("4{}", "x".repeat(999));
     ws_send(&mut ws, &exact).await;
@@ -846,15 +935,29 @@ async fn cors_any_origin() {
     )
     .await;
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://x.test"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://x.test")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    let methods = r.header("access-control-allow-methods").expect("allow-methods");
-    assert!(methods.contains("GET") && methods.contains("POST"), "{methods}");
-    assert_eq!(r.header("access-control-allow-headers"), Some("content-type, x-custom"));
+    let methods = r
+        .header("access-control-allow-methods")
+        .expect("allow-methods");
+    assert!(
+        methods.contains("GET") && methods.contains("POST"),
+        "{methods}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type, x-custom")
+    );
 
     let r = request(addr, "GET", target, &[("Origin", "http://x.test")], b"").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://x.test"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://x.test")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
 }
 
@@ -869,7 +972,10 @@ async fn cors_origin_list() {
     let (addr, _rec) = start(config().cors(cors).build()).await;
     let target = "/engine.io/?EIO=4&transport=polling";
     let r = request(addr, "GET", target, &[("Origin", "http://a.test")], b"").await;
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://a.test"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://a.test")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), None);
     for method in ["GET", "OPTIONS"] {
         let r = request(addr, method, target, &[("Origin", "http://b.test")], b"").await;
@@ -910,7 +1016,9 @@ async fn configurable_path() {
     let r = request(addr, "GET", "/custom/?EIO=4&transport=polling", &[], b"").await;
     assert_eq!(r.status, 200);
     open_packet(&r.text());
-    let mut ws = ws_connect(addr, "/custom/?EIO=4&transport=websocket").await.unwrap();
+    let mut ws = ws_connect(addr, "/custom/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
     open_packet(&ws_text(&mut ws).await);
     let r = request(addr, "GET", "/engine.io/?EIO=4&transport=polling", &[], b"").await;
     assert_eq!(r.status, 404);

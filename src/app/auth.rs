@@ -1,0 +1,208 @@
+//! Passwords (argon2) and access tokens (JWT, HS256 only, expiry required).
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, User};
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Role at the time of issue.
+    pub role: String,
+    /// The user's token version at the time of issue.
+    pub ver: u64,
+    /// Expiry (Unix seconds).
+    pub exp: u64,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+}
+
+/// Why a socket or request was not authenticated; `code()` is what clients see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token.
+    #[error("missing token")]
+    MissingToken,
+    /// Bad signature, wrong algorithm, malformed or missing claims.
+    #[error("invalid token")]
+    InvalidToken,
+    /// Past its expiry.
+    #[error("token expired")]
+    TokenExpired,
+    /// The user does not exist.
+    #[error("unknown user")]
+    UnknownUser,
+    /// The user is disabled.
+    #[error("user disabled")]
+    UserDisabled,
+    /// The token's version is older than the user's.
+    #[error("token revoked")]
+    TokenRevoked,
+    /// The store failed.
+    #[error("internal error")]
+    Internal,
+}
+
+impl AuthError {
+    /// The machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::TokenExpired => "token_expired",
+            AuthError::UnknownUser => "unknown_user",
+            AuthError::UserDisabled => "user_disabled",
+            AuthError::TokenRevoked => "token_revoked",
+            AuthError::Internal => "internal",
+        }
+    }
+}
+
+/// Issues and checks tokens with one HS256 secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    enc: EncodingKey,
+    dec: DecodingKey,
+    ttl_secs: u64,
+}
+
+impl TokenKeys {
+    /// Keys from a secret; tokens live `ttl_secs`.
+    pub fn new(secret: &[u8], ttl_secs: u64) -> TokenKeys {
+        TokenKeys {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+            ttl_secs,
+        }
+    }
+
+    /// A token for `user`.
+    pub fn issue(&self, user: &User) -> String {
+        self.issue_with_ttl(user, self.ttl_secs)
+    }
+
+    /// A token for `user` that lives `ttl_secs`.
+    pub fn issue_with_ttl(&self, user: &User, ttl_secs: u64) -> String {
+        let now = crate::store::now_ms() / 1000;
+        let claims = Claims {
+            sub: user.id.clone(),
+            role: user.role.as_str().into(),
+            ver: user.token_version,
+            exp: now + ttl_secs,
+            iat: now,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).unwrap_or_default()
+    }
+
+    /// Checks a token's signature and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_required_spec_claims(&["exp", "sub"]);
+        v.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &self.dec, &v)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::TokenExpired,
+                _ => AuthError::InvalidToken,
+            })
+    }
+
+    /// Checks a token and that its user exists, is active and has not
+    /// revoked it.
+    pub fn authenticate(&self, store: &Store, token: Option<&str>) -> Result<User, AuthError> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MissingToken)?;
+        let claims = self.verify(token)?;
+        let user = store
+            .user(&claims.sub)
+            .map_err(|_| AuthError::Internal)?
+            .ok_or(AuthError::UnknownUser)?;
+        if !user.active {
+            return Err(AuthError::UserDisabled);
+        }
+        if claims.ver != user.token_version {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(user)
+    }
+}
+
+/// Hashes a password with argon2id.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+/// Checks a password against an argon2 PHC string.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_roundtrip() {
+        let h = hash_password("s3cret");
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("other", &h));
+        assert!(!verify_password("s3cret", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_refuse_none_and_expired() {
+        let keys = TokenKeys::new(b"k", 60);
+        let user = User {
+            id: "u1".into(),
+            email: "a@b".into(),
+            name: "A".into(),
+            role: crate::store::Role::Student,
+            password_hash: None,
+            active: true,
+            token_version: 0,
+            created_at: String::new(),
+        };
+        let t = keys.issue(&user);
+        assert_eq!(keys.verify(&t).unwrap().sub, "u1");
+        // alg: none
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(r#"{"sub":"u1","role":"student","ver":0,"exp":9999999999,"iat":0}"#)
+        );
+        assert_eq!(keys.verify(&none), Err(AuthError::InvalidToken));
+        let other = TokenKeys::new(b"other", 60).issue(&user);
+        assert_eq!(keys.verify(&other), Err(AuthError::InvalidToken));
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "u1".into(),
+                role: "student".into(),
+                ver: 0,
+                exp: 1,
+                iat: 0,
+            },
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert_eq!(keys.verify(&expired), Err(AuthError::TokenExpired));
+    }
+}

@@ -1,0 +1,63 @@
+//! Application settings (from flags, the environment and a `.env` file; see
+//! the binary's `--help`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::{AllowedOrigins, Cors};
+
+/// Settings of the attendance server.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Data directory (sled database and generated secret).
+    pub data_dir: PathBuf,
+    /// Allowed CORS origins (`*` for any).
+    pub client_urls: Vec<String>,
+    /// Lifetime of issued tokens.
+    pub token_ttl_secs: u64,
+    /// Whether `POST /api/auth/register` creates students.
+    pub allow_registration: bool,
+    /// A session with no change for this long ends by itself.
+    pub session_idle: Duration,
+    /// How often idle sessions are looked for.
+    pub idle_check_interval: Duration,
+    /// Requests per second a socket may make (sustained).
+    pub rate_per_sec: f64,
+    /// Requests a socket may make in a burst.
+    pub rate_burst: f64,
+    /// Requests a socket may have in flight.
+    pub queue_per_socket: usize,
+    /// Default lifetime of a check-in code.
+    pub code_period_secs: u64,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            data_dir: PathBuf::from("./data"),
+            client_urls: vec!["http://localhost:3000".into()],
+            token_ttl_secs: 86_400,
+            allow_registration: true,
+            session_idle: Duration::from_secs(3 * 3600),
+            idle_check_interval: Duration::from_secs(60),
+            rate_per_sec: 50.0,
+            rate_burst: 200.0,
+            queue_per_socket: 1024,
+            code_period_secs: 30,
+        }
+    }
+}
+
+impl AppConfig {
+    /// The CORS settings for the configured client origins.
+    pub fn cors(&self) -> Cors {
+        if self.client_urls.iter().any(|u| u == "*") {
+            Cors::any()
+        } else {
+            Cors {
+                origins: AllowedOrigins::List(self.client_urls.clone()),
+                credentials: true,
+            }
+        }
+    }
+}
