@@ -65,7 +65,12 @@ fn main_namespace(socket: Arc<Socket>) {
         ack_true(ack);
     });
     socket.on("broadcast", |s, mut payload, ack| {
-        if let Some(room) = payload.args.first().and_then(Value::as_str).map(str::to_string) {
+        if let Some(room) = payload
+            .args
+            .first()
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
             payload.args.remove(0);
             payload.args.truncate(1);
             s.ns().to(&room).emit("bcast", &payload);

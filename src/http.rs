@@ -21,7 +21,8 @@ pub type Body = Full<Bytes>;
 /// Builds a response with a status, a content type and a body.
 pub fn response(status: u16, content_type: Option<&str>, body: impl Into<Bytes>) -> Response<Body> {
     let mut res = Response::new(Full::new(body.into()));
-    *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *res.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(ct) = content_type {
         if let Ok(v) = http::HeaderValue::from_str(ct) {
             res.headers_mut().insert(http::header::CONTENT_TYPE, v);

@@ -332,7 +332,10 @@ mod tests {
             assert_eq!(ws[0], 0x81);
             let (hlen, plen) = match ws[1] {
                 126 => (4, u16::from_be_bytes([ws[2], ws[3]]) as usize),
-                127 => (10, u64::from_be_bytes(ws[2..10].try_into().unwrap()) as usize),
+                127 => (
+                    10,
+                    u64::from_be_bytes(ws[2..10].try_into().unwrap()) as usize,
+                ),
                 n => (2, n as usize),
             };
             assert_eq!(plen, total);
@@ -372,7 +375,10 @@ mod tests {
             Packet::decode_text("7x".into(), true),
             Err(DecodeError::UnknownType(b'7'))
         );
-        assert_eq!(Packet::decode_text("".into(), true), Err(DecodeError::Empty));
+        assert_eq!(
+            Packet::decode_text("".into(), true),
+            Err(DecodeError::Empty)
+        );
         assert_eq!(
             Packet::decode_text("bAAA".into(), false),
             Err(DecodeError::UnknownType(b'b'))

@@ -312,11 +312,7 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Creates a session: open packet queued first, handler told, driver started.
-    fn create_session(
-        &self,
-        info: HandshakeInfo,
-        transport: TransportKind,
-    ) -> Arc<Session<H>> {
+    fn create_session(&self, info: HandshakeInfo, transport: TransportKind) -> Arc<Session<H>> {
         let sid: Arc<str> = crate::util::random_id(16).into();
         let conn = Arc::new(Connection::new(
             sid.clone(),
@@ -431,10 +427,7 @@ impl<H: EngineHandler> Engine<H> {
             }
             g.get_pending = true;
         }
-        let _pending = PendingFlag {
-            conn,
-            get: true,
-        };
+        let _pending = PendingFlag { conn, get: true };
         loop {
             {
                 let mut g = conn.inner.lock();
@@ -502,7 +495,9 @@ impl<H: EngineHandler> Engine<H> {
         let body = match Limited::new(req.into_body(), max).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     conn.close_with(CloseReason::PayloadTooLarge);
                     return response(413, None, Bytes::new());
                 }
@@ -557,13 +552,15 @@ pub(crate) fn handle_packet<H: EngineHandler>(
     }
 }
 
-fn deliver<H: EngineHandler>(inner: &EngineInner<H>, session: &Arc<Session<H>>, msg: Message) -> bool {
+fn deliver<H: EngineHandler>(
+    inner: &EngineInner<H>,
+    session: &Arc<Session<H>>,
+    msg: Message,
+) -> bool {
     if session.conn.is_closed() {
         return false;
     }
-    inner
-        .handler
-        .on_message(&session.conn, &session.state, msg);
+    inner.handler.on_message(&session.conn, &session.state, msg);
     true
 }
 

@@ -113,7 +113,10 @@ where
         match on.await {
             Ok(up) => {
                 let parts = match up.downcast::<TokioIo<TcpStream>>() {
-                    Ok(p) => (WsIo::Tcp(p.io.into_inner()), BytesMut::from(&p.read_buf[..])),
+                    Ok(p) => (
+                        WsIo::Tcp(p.io.into_inner()),
+                        BytesMut::from(&p.read_buf[..]),
+                    ),
                     Err(up) => (WsIo::Other(TokioIo::new(up)), BytesMut::new()),
                 };
                 on_upgrade(Some(parts)).await

@@ -280,7 +280,10 @@ pub(crate) mod tests {
         let mut buf = BytesMut::from(&client_frame(true, 3, b"")[..]);
         assert!(WsDecoder::new(10).decode(&mut buf).is_err());
         let mut buf = BytesMut::from(&client_frame(true, 1, &[0xff, 0xfe])[..]);
-        assert_eq!(WsDecoder::new(10).decode(&mut buf), Err(WsError::InvalidUtf8));
+        assert_eq!(
+            WsDecoder::new(10).decode(&mut buf),
+            Err(WsError::InvalidUtf8)
+        );
         let mut buf = BytesMut::from(&client_frame(false, 9, b"")[..]);
         assert!(WsDecoder::new(10).decode(&mut buf).is_err());
     }

@@ -140,7 +140,11 @@ impl BroadcastOperator {
     /// Emits `event` with an ack request to every selected socket and waits
     /// for all replies (one per socket, in no particular order), or fails
     /// with [`AckError::Timeout`] when any is missing at the timeout.
-    pub async fn emit_with_ack(&self, event: &str, payload: &Payload) -> Result<Vec<crate::socketio::Payload>, AckError> {
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<Vec<crate::socketio::Payload>, AckError> {
         let id = self.ns.next_ack_id();
         let enc = encode_event(self.ns.name(), event, payload, Some(id), None);
         let mut waiting = Vec::new();

@@ -101,7 +101,9 @@ pub struct Namespace {
 
 impl std::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("name", &self.name).finish()
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

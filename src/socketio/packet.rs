@@ -564,7 +564,10 @@ mod tests {
     #[test]
     fn decodes_every_type() {
         let p = dec("0").unwrap();
-        assert_eq!((p.kind, p.ns.as_str(), p.data), (PacketKind::Connect, "/", None));
+        assert_eq!(
+            (p.kind, p.ns.as_str(), p.data),
+            (PacketKind::Connect, "/", None)
+        );
         let p = dec("0/admin,{\"token\":\"x\"}").unwrap();
         assert_eq!(p.ns, "/admin");
         assert_eq!(p.data, Some(json!({"token": "x"})));
@@ -580,7 +583,10 @@ mod tests {
         assert_eq!((p.kind, p.attachment_count), (PacketKind::BinaryEvent, 1));
         let p = dec("62-/x,9[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]")
             .unwrap();
-        assert_eq!((p.kind, p.id, p.attachment_count), (PacketKind::BinaryAck, Some(9), 2));
+        assert_eq!(
+            (p.kind, p.id, p.attachment_count),
+            (PacketKind::BinaryAck, Some(9), 2)
+        );
         assert!(dec("2[1,\"x\"]").is_ok());
     }
 
@@ -607,8 +613,14 @@ mod tests {
             ("5[\"x\"]", BadAttachmentCount),
             ("50-[\"x\"]", BadAttachmentCount),
             ("511-[\"x\"]", TooManyAttachments),
-            ("51-[\"x\",{\"_placeholder\":true,\"num\":1}]", BadPlaceholder),
-            ("51-[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]", BadPlaceholder),
+            (
+                "51-[\"x\",{\"_placeholder\":true,\"num\":1}]",
+                BadPlaceholder,
+            ),
+            (
+                "51-[\"x\",{\"_placeholder\":true,\"num\":\"0\"}]",
+                BadPlaceholder,
+            ),
             ("299999999999999999999[\"x\"]", BadAckId),
         ];
         for (input, want) in cases {
@@ -625,7 +637,10 @@ mod tests {
         let p = dec("2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]").unwrap();
         let payload = p.into_payload();
         let e = encode_event("/", "m", &payload, None, None);
-        assert_eq!(text(&e.frames[0]), "2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]");
+        assert_eq!(
+            text(&e.frames[0]),
+            "2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]"
+        );
     }
 
     #[test]
@@ -652,8 +667,9 @@ mod tests {
 
     #[test]
     fn renumbers_out_of_order_placeholders() {
-        let mut p = dec("52-[\"x\",{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]")
-            .unwrap();
+        let mut p =
+            dec("52-[\"x\",{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]")
+                .unwrap();
         p.attachments = vec![Bytes::from_static(b"A"), Bytes::from_static(b"B")];
         let payload = p.into_payload();
         let e = encode_event("/", "x", &payload, None, None);

@@ -110,7 +110,13 @@ impl RecoveryStore {
         });
     }
 
-    pub fn save_session(&self, pid: Arc<str>, sid: Arc<str>, rooms: Vec<Room>, data: Arc<Extensions>) {
+    pub fn save_session(
+        &self,
+        pid: Arc<str>,
+        sid: Arc<str>,
+        rooms: Vec<Room>,
+        data: Arc<Extensions>,
+    ) {
         let now = Instant::now();
         let mut s = self.sessions.lock();
         s.retain(|_, v| now.duration_since(v.at) <= self.config.max_disconnection);

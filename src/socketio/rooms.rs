@@ -33,9 +33,11 @@ impl<T> Default for RoomEntry<T> {
     }
 }
 
+type Shard<T> = RwLock<HashMap<Room, RoomEntry<T>>>;
+
 /// Room name -> members (keyed by member id), sharded by the room name's hash.
 pub struct RoomRegistry<T> {
-    shards: Box<[RwLock<HashMap<Room, RoomEntry<T>>>]>,
+    shards: Box<[Shard<T>]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -55,7 +57,7 @@ impl<T: Clone> RoomRegistry<T> {
         }
     }
 
-    fn shard(&self, room: &str) -> &RwLock<HashMap<Room, RoomEntry<T>>> {
+    fn shard(&self, room: &str) -> &Shard<T> {
         let h = self.hasher.hash_one(room) as usize;
         &self.shards[h & (self.shards.len() - 1)]
     }

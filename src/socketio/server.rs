@@ -118,9 +118,13 @@ impl ServerInner {
             .find(|(m, _)| m(name))
             .map(|(_, s)| s.clone())?;
         let mut map = self.namespaces.write();
-        let ns = map
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Namespace::new(name, setup, self.recovery.map(RecoveryStore::new))));
+        let ns = map.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(Namespace::new(
+                name,
+                setup,
+                self.recovery.map(RecoveryStore::new),
+            ))
+        });
         Some(ns.clone())
     }
 }
@@ -287,7 +291,9 @@ impl EngineHandler for SioHandler {
             let waited = tokio::time::timeout(timeout, joined.joined.notified()).await;
             drop(joined);
             if waited.is_err() {
-                let empty = st.upgrade().is_some_and(|s| s.inner.lock().slots.is_empty());
+                let empty = st
+                    .upgrade()
+                    .is_some_and(|s| s.inner.lock().slots.is_empty());
                 if let (true, Some(conn)) = (empty, c.upgrade()) {
                     conn.close_with(CloseReason::Upper("connect timeout"));
                 }
@@ -434,10 +440,7 @@ impl SioHandler {
             pid,
             recovered,
         }));
-        let skip = recovered
-            && ns
-                .recovery()
-                .is_some_and(|r| r.config().skip_middlewares);
+        let skip = recovered && ns.recovery().is_some_and(|r| r.config().skip_middlewares);
         if ns.setup.middlewares.is_empty() || skip {
             finish_connect(state, socket, rooms, missed);
             return;
