@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall::engine::Cors;
-use rollcall::socketio::{Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig};
+use rollcall::socketio::{
+    NamespaceSetup, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
+};
 use serde_json::Value;
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -42,53 +44,55 @@ fn ack_true(ack: Option<rollcall::socketio::AckSender>) {
     }
 }
 
-fn main_namespace(socket: Arc<Socket>) {
-    emit_auth(&socket);
-    socket.on("message", |s, payload, _| {
-        let _ = s.emit("message-back", &payload);
-    });
-    socket.on("message-with-ack", |_, payload, ack| {
-        if let Some(ack) = ack {
-            let _ = ack.send(payload);
-        }
-    });
-    socket.on("join", |s, payload, ack| {
-        if let Some(room) = payload.args.first().and_then(Value::as_str) {
-            s.join(room);
-        }
-        ack_true(ack);
-    });
-    socket.on("leave", |s, payload, ack| {
-        if let Some(room) = payload.args.first().and_then(Value::as_str) {
-            s.leave(room);
-        }
-        ack_true(ack);
-    });
-    socket.on("broadcast", |s, mut payload, ack| {
-        if let Some(room) = payload
-            .args
-            .first()
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        {
-            payload.args.remove(0);
-            payload.args.truncate(1);
-            s.ns().to(&room).emit("bcast", &payload);
-        }
-        ack_true(ack);
-    });
-    socket.on("please-ack", |s, payload, _| {
-        let s = s.clone();
-        tokio::spawn(async move {
-            if let Ok(reply) = s
-                .emit_with_ack("server-ack", &payload, Duration::from_secs(10))
-                .await
-            {
-                let _ = s.emit("server-ack-result", &reply);
+/// The main namespace: handlers are registered once for the namespace (not
+/// per socket), so a connected socket costs no handler memory.
+fn main_namespace() -> NamespaceSetup {
+    NamespaceSetup::new(|socket| emit_auth(&socket))
+        .on("message", |s, payload, _| {
+            let _ = s.emit("message-back", &payload);
+        })
+        .on("message-with-ack", |_, payload, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(payload);
             }
-        });
-    });
-    socket.on("disconnect-me", |s, _, _| s.disconnect());
+        })
+        .on("join", |s, payload, ack| {
+            if let Some(room) = payload.args.first().and_then(Value::as_str) {
+                s.join(room);
+            }
+            ack_true(ack);
+        })
+        .on("leave", |s, payload, ack| {
+            if let Some(room) = payload.args.first().and_then(Value::as_str) {
+                s.leave(room);
+            }
+            ack_true(ack);
+        })
+        .on("broadcast", |s, mut payload, ack| {
+            if let Some(room) = payload
+                .args
+                .first()
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            {
+                payload.args.remove(0);
+                payload.args.truncate(1);
+                s.ns().to(&room).emit("bcast", &payload);
+            }
+            ack_true(ack);
+        })
+        .on("please-ack", |s, payload, _| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                if let Ok(reply) = s
+                    .emit_with_ack("server-ack", &payload, Duration::from_secs(10))
+                    .await
+                {
+                    let _ = s.emit("server-ack-result", &reply);
+                }
+            });
+        })
+        .on("disconnect-me", |s, _, _| s.disconnect())
 }
 
 #[tokio::main]
@@ -113,7 +117,7 @@ async fn main() -> std::io::Result<()> {
         });
     }
     let io = SocketIo::new(config.build());
-    io.ns("/", main_namespace);
+    io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     println!("listening on {}", listener.local_addr()?);

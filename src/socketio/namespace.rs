@@ -1,6 +1,7 @@
 //! Namespaces: a set of sockets, its rooms, its middlewares and its
 //! connection handler.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,9 +10,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::broadcast::BroadcastOperator;
+use super::packet::Payload;
 use super::recovery::RecoveryStore;
 use super::rooms::{Room, RoomRegistry};
-use super::socket::Socket;
+use super::socket::{AckSender, EventHandler, Socket};
 use crate::util::ShardedMap;
 
 /// A refusal by a middleware, sent to the client as CONNECT_ERROR
@@ -63,6 +65,8 @@ pub type ConnectionHandler = Arc<dyn Fn(Arc<Socket>) + Send + Sync>;
 pub struct NamespaceSetup {
     pub(crate) middlewares: Vec<Middleware>,
     pub(crate) on_connection: ConnectionHandler,
+    /// Event handlers shared by every socket of the namespace.
+    pub(crate) handlers: HashMap<String, EventHandler>,
 }
 
 impl NamespaceSetup {
@@ -74,7 +78,19 @@ impl NamespaceSetup {
         NamespaceSetup {
             middlewares: Vec::new(),
             on_connection: Arc::new(on_connection),
+            handlers: HashMap::new(),
         }
+    }
+
+    /// Registers a handler of `event` for every socket of the namespace.
+    /// Shared handlers cost nothing per socket; a handler registered on a
+    /// socket with [`Socket::on`] takes precedence.
+    pub fn on<F>(mut self, event: &str, f: F) -> NamespaceSetup
+    where
+        F: Fn(&Arc<Socket>, Payload, Option<AckSender>) + Send + Sync + 'static,
+    {
+        self.handlers.insert(event.to_string(), Arc::new(f));
+        self
     }
 
     /// Adds an async middleware (run in the order added).

@@ -363,7 +363,8 @@ impl Socket {
                     socket: self.clone(),
                     id,
                 });
-                let handler = self.handlers.read().get(&name).cloned();
+                let own = self.handlers.read().get(&name).cloned();
+                let handler = own.or_else(|| self.ns.setup.handlers.get(&name).cloned());
                 if let Some(h) = handler {
                     h(self, payload, ack);
                 } else if let Some(any) = self.any.read().clone() {
