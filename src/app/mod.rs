@@ -400,7 +400,12 @@ async fn worker(
         if !socket.connected() {
             break;
         }
-        let result = events::handle(&app, &socket, &ctx, job.event, &job.payload);
+        let mut result = events::handle(&app, &socket, &ctx, job.event, &job.payload);
+        if let Ok(o) = &mut result {
+            // A read may have seen writes of other sockets that are not yet
+            // durable: answer it only once they are.
+            o.ticket.get_or_insert_with(|| app.store.barrier());
+        }
         if commits
             .send(Commit {
                 event: job.event,

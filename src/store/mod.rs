@@ -329,6 +329,9 @@ struct Inner {
     written: AtomicU64,
     flushed: AtomicU64,
     flush_lock: tokio::sync::Mutex<()>,
+    /// Held by each write from its transaction to its ticket, so that a
+    /// ticket (or a barrier) always covers every write visible before it.
+    write_lock: parking_lot::Mutex<()>,
 }
 
 /// The store. Cheap to clone.
@@ -375,12 +378,20 @@ impl Store {
                 written: AtomicU64::new(0),
                 flushed: AtomicU64::new(0),
                 flush_lock: tokio::sync::Mutex::new(()),
+                write_lock: parking_lot::Mutex::new(()),
             }),
         })
     }
 
     fn ticket(&self) -> Ticket {
         Ticket(self.inner.written.fetch_add(1, Ordering::AcqRel) + 1)
+    }
+
+    /// A ticket covering every write made so far: waiting on it makes sure
+    /// that what a read has seen is durable before the reader is answered.
+    pub fn barrier(&self) -> Ticket {
+        let _w = self.inner.write_lock.lock();
+        Ticket(self.inner.written.load(Ordering::Acquire))
     }
 
     /// Waits until the write behind `ticket` is on disk. Callers arriving
@@ -409,6 +420,7 @@ impl Store {
 
     /// Creates a user.
     pub fn create_user(&self, user: &User) -> Result<Ticket, StoreError> {
+        let _w = self.inner.write_lock.lock();
         let email = user.email.to_lowercase();
         (&self.inner.users, &self.inner.emails)
             .transaction(|(users, emails)| {
@@ -454,6 +466,7 @@ impl Store {
         id: &str,
         f: impl Fn(&mut User),
     ) -> Result<(User, Ticket), StoreError> {
+        let _w = self.inner.write_lock.lock();
         let user = self
             .inner
             .users
@@ -474,6 +487,7 @@ impl Store {
 
     /// Creates a course.
     pub fn create_course(&self, course: &Course) -> Result<Ticket, StoreError> {
+        let _w = self.inner.write_lock.lock();
         self.inner
             .courses
             .compare_and_swap(
@@ -505,6 +519,7 @@ impl Store {
         id: &str,
         f: impl Fn(&mut Course),
     ) -> Result<(Course, Ticket), StoreError> {
+        let _w = self.inner.write_lock.lock();
         let course = self
             .inner
             .courses
@@ -529,6 +544,7 @@ impl Store {
         session: &Session,
         students: &[String],
     ) -> Result<Ticket, StoreError> {
+        let _w = self.inner.write_lock.lock();
         let i = &self.inner;
         (&i.sessions, &i.records, &i.active)
             .transaction(|(sessions, records, active)| {
@@ -596,6 +612,7 @@ impl Store {
         by: &str,
         marks: &[Mark],
     ) -> Result<(Vec<Record>, Ticket), StoreError> {
+        let _w = self.inner.write_lock.lock();
         let i = &self.inner;
         let at_ms = now_ms();
         let at = format_rfc3339(at_ms);
@@ -633,6 +650,7 @@ impl Store {
 
     /// Ends an active session.
     pub fn end_session(&self, session_id: &str) -> Result<(Session, Ticket), StoreError> {
+        let _w = self.inner.write_lock.lock();
         let i = &self.inner;
         let s = (&i.sessions, &i.active)
             .transaction(|(sessions, active)| {
