@@ -15,6 +15,10 @@ use crate::http::{response, Body};
 use crate::socketio::SocketIo;
 use crate::store::{Role, User};
 
+/// A hash to verify against when the user is unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("no such user"));
+
 /// Largest accepted request body for the JSON routes.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -94,6 +98,13 @@ fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The password exactly as sent (never trimmed).
+fn password(v: &Value) -> Option<&str> {
+    v.get("password")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
@@ -108,8 +119,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let (Some(email), Some(password)) = (field(&body, "email"), field(&body, "password"))
-            else {
+            let (Some(email), Some(password)) = (field(&body, "email"), password(&body)) else {
                 return error(400, "invalid_payload", "email and password are required");
             };
             let user = match app.store.user_by_email(email) {
@@ -117,15 +127,16 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 Err(_) => return error(500, "internal", "storage failure"),
             };
             let password = password.to_string();
-            let ok = match &user {
-                Some(u) if u.active => {
-                    let hash = u.password_hash.clone().unwrap_or_default();
-                    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                        .await
-                        .unwrap_or(false)
-                }
-                _ => false,
-            };
+            // Unknown users cost the same argon2 work, so response timing
+            // does not tell which emails exist.
+            let hash = user
+                .as_ref()
+                .and_then(|u| u.password_hash.clone())
+                .unwrap_or_else(|| DUMMY_HASH.clone());
+            let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+            let ok = verified && user.as_ref().is_some_and(|u| u.active);
             match (ok, user) {
                 (true, Some(u)) => json_response(
                     200,
@@ -142,11 +153,9 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let (Some(email), Some(password), Some(name)) = (
-                field(&body, "email"),
-                field(&body, "password"),
-                field(&body, "name"),
-            ) else {
+            let (Some(email), Some(password), Some(name)) =
+                (field(&body, "email"), password(&body), field(&body, "name"))
+            else {
                 return error(
                     400,
                     "invalid_payload",
@@ -195,8 +204,13 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             )
         }
         (Method::GET, p) if p.starts_with("/api/sessions/") && p.ends_with("/attendance.csv") => {
-            let sid = &p["/api/sessions/".len()..p.len() - "/attendance.csv".len()];
-            csv_route(app, &req, sid)
+            match p
+                .strip_prefix("/api/sessions/")
+                .and_then(|r| r.strip_suffix("/attendance.csv"))
+            {
+                Some(sid) if !sid.is_empty() => csv_route(app, &req, sid),
+                _ => error(404, "not_found", "no such route"),
+            }
         }
         _ => error(404, "not_found", "no such route"),
     }
@@ -230,9 +244,12 @@ fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) ->
 }
 
 fn csv_field(s: &str) -> String {
-    let needs = s.contains([',', '"', '\n', '\r']) || s.starts_with(['=', '+', '-', '@']);
+    // Text a spreadsheet would run as a formula gets a leading quote; numbers
+    // (e.g. negative coordinates) are left alone.
+    let formula = s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err();
+    let needs = s.contains([',', '"', '\n', '\r']) || formula;
     if needs {
-        let guarded = if s.starts_with(['=', '+', '-', '@']) {
+        let guarded = if formula {
             format!("'{s}")
         } else {
             s.to_string()

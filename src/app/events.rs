@@ -48,6 +48,13 @@ pub(crate) fn handle(
             let sid = session_id(&arg)?;
             let session = load_session(app, &sid)?;
             require_staff(app, user, &session.course_id)?;
+            require_active(&session)?;
+            if !session.checkin.code_required {
+                return Err(AppError::new(
+                    "conflict",
+                    "This session does not use check-in codes",
+                ));
+            }
             let code = code_json(&session, crate::store::now_ms() / 1000);
             let mut o = Outcome::default();
             o.effects.push(Effect::Emit("checkinCode", code.clone()));
@@ -101,6 +108,9 @@ pub(crate) fn handle(
         "leaveSession" => {
             let sid = session_id(&arg)?;
             let room = session_room(&sid);
+            if !socket.rooms().iter().any(|r| **r == *room) {
+                return Err(AppError::new("conflict", "Not in this session"));
+            }
             let mut o = Outcome::default();
             o.effects.push(Effect::Leave(room.clone()));
             o.effects.push(Effect::RoomExceptSelf(
@@ -353,6 +363,11 @@ fn start(app: &Arc<App>, user: &User, arg: &Value) -> Result<Outcome, AppError> 
         let (records, _) = records_json(app, &sid)?;
         started_effects(app, &existing, records, &mut o, false);
         return Ok(o);
+    }
+    if !arg.is_object() {
+        return Err(AppError::invalid(
+            "a new session needs {session_id, course_id}",
+        ));
     }
     let cid = course_id(arg)?;
     let course = require_staff(app, user, &cid)?;

@@ -114,6 +114,8 @@ struct Job {
 struct Commit {
     event: &'static str,
     result: Result<Outcome, AppError>,
+    /// Covers every write visible when the request was handled.
+    barrier: Ticket,
     ack: Option<AckSender>,
 }
 
@@ -369,6 +371,7 @@ fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result
         .auth()
         .get("token")
         .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
         .map(str::to_string);
     let from_header = socket
         .handshake()
@@ -401,15 +404,17 @@ async fn worker(
             break;
         }
         let mut result = events::handle(&app, &socket, &ctx, job.event, &job.payload);
+        // A read (or a refusal) may reflect writes of other sockets that are
+        // not yet durable: answer it only once they are.
+        let barrier = app.store.barrier();
         if let Ok(o) = &mut result {
-            // A read may have seen writes of other sockets that are not yet
-            // durable: answer it only once they are.
-            o.ticket.get_or_insert_with(|| app.store.barrier());
+            o.ticket.get_or_insert(barrier);
         }
         if commits
             .send(Commit {
                 event: job.event,
                 result,
+                barrier,
                 ack: job.ack,
             })
             .is_err()
@@ -432,6 +437,9 @@ async fn committer(
         let outcome = match c.result {
             Ok(o) => o,
             Err(e) => {
+                if app.store.durable(c.barrier).await.is_err() {
+                    tracing::error!("flush failed");
+                }
                 refuse(&socket, error_event, c.ack, &e);
                 continue;
             }

@@ -571,7 +571,7 @@ mod tests {
         let p = dec("0/admin,{\"token\":\"x\"}").unwrap();
         assert_eq!(p.ns, "/admin");
         assert_eq!(p.data, Some(json!({"token": "x"})));
-        assert_eq!(dec("40/custom").unwrap().ns, "/custom");
+        assert_eq!(dec("0/custom").unwrap().ns, "/custom");
         assert_eq!(dec("1/admin,").unwrap().kind, PacketKind::Disconnect);
         assert_eq!(dec("1/admin").unwrap().ns, "/admin");
         let p = dec("2[\"hello\",1]").unwrap();
@@ -634,12 +634,12 @@ mod tests {
 
     #[test]
     fn keeps_key_order_and_number_spelling() {
-        let p = dec("2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]").unwrap();
+        let p = dec("2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e+21,-0.0]").unwrap();
         let payload = p.into_payload();
         let e = encode_event("/", "m", &payload, None, None);
         assert_eq!(
             text(&e.frames[0]),
-            "2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e3]"
+            "2[\"m\",{\"b\":1,\"a\":1.50,\"3\":[true]},1e+21,-0.0]"
         );
     }
 

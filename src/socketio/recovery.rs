@@ -55,6 +55,8 @@ pub(crate) struct RecoveryStore {
     tag: String,
     counter: AtomicU64,
     packets: Mutex<VecDeque<StoredPacket>>,
+    /// Highest sequence number dropped from `packets` (0: none yet).
+    pruned: AtomicU64,
     sessions: Mutex<HashMap<Arc<str>, SavedSession>>,
 }
 
@@ -65,6 +67,7 @@ impl RecoveryStore {
             tag: crate::util::random_id(6),
             counter: AtomicU64::new(1),
             packets: Mutex::new(VecDeque::new()),
+            pruned: AtomicU64::new(0),
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -98,7 +101,9 @@ impl RecoveryStore {
             .front()
             .is_some_and(|p| now.duration_since(p.at) > self.config.max_disconnection)
         {
-            q.pop_front();
+            if let Some(p) = q.pop_front() {
+                self.pruned.fetch_max(p.seq, Ordering::Relaxed);
+            }
         }
         q.push_back(StoredPacket {
             seq,
@@ -136,6 +141,10 @@ impl RecoveryStore {
     pub fn restore(&self, pid: &str, offset: &str) -> Option<(SavedSession, Vec<Frame>)> {
         let seq = self.parse_offset(offset)?;
         let session = self.sessions.lock().remove(pid)?;
+        if seq < self.pruned.load(Ordering::Relaxed) {
+            // Packets after the client's offset are gone: it cannot catch up.
+            return None;
+        }
         if session.at.elapsed() > self.config.max_disconnection {
             return None;
         }

@@ -307,10 +307,14 @@ impl Socket {
         }
     }
 
-    /// Joins a room.
+    /// Joins a room (no effect once the socket has disconnected).
     pub fn join(self: &Arc<Self>, room: &str) {
         let room: Room = room.into();
-        if self.rooms.lock().insert(room.clone()) {
+        // The socket's room set stays locked while the registry is updated,
+        // so a concurrent disconnect (which drains this set under the same
+        // lock) always sees, and undoes, the join.
+        let mut rooms = self.rooms.lock();
+        if self.connected() && rooms.insert(room.clone()) {
             self.ns.rooms().join(&room, &self.id, self.clone());
         }
     }
