@@ -389,8 +389,10 @@ fn visit_placeholders(v: Option<&Value>, f: &mut impl FnMut(Option<usize>)) {
 }
 
 /// Writes `v` as compact JSON, renumbering placeholders depth-first and
-/// recording the attachment order in `order`.
-fn write_json(out: &mut bytes::BytesMut, v: &Value, order: &mut Vec<usize>) {
+/// recording the attachment order in `order`. Only placeholders that point
+/// at one of the `n_att` attachments count; any other placeholder-shaped
+/// object is plain data.
+fn write_json(out: &mut bytes::BytesMut, v: &Value, order: &mut Vec<usize>, n_att: usize) {
     match v {
         Value::Array(a) => {
             out.put_u8(b'[');
@@ -398,12 +400,12 @@ fn write_json(out: &mut bytes::BytesMut, v: &Value, order: &mut Vec<usize>) {
                 if i > 0 {
                     out.put_u8(b',');
                 }
-                write_json(out, x, order);
+                write_json(out, x, order, n_att);
             }
             out.put_u8(b']');
         }
         Value::Object(o) => {
-            if let Some(n) = placeholder_num(v) {
+            if let Some(n) = placeholder_num(v).filter(|&n| n < n_att) {
                 out.extend_from_slice(b"{\"_placeholder\":true,\"num\":");
                 out.extend_from_slice(order.len().to_string().as_bytes());
                 out.put_u8(b'}');
@@ -417,7 +419,7 @@ fn write_json(out: &mut bytes::BytesMut, v: &Value, order: &mut Vec<usize>) {
                 }
                 write_str(out, k);
                 out.put_u8(b':');
-                write_json(out, x, order);
+                write_json(out, x, order, n_att);
             }
             out.put_u8(b'}');
         }
@@ -465,10 +467,15 @@ fn header(b: &mut bytes::BytesMut, kind: PacketKind, count: usize, ns: &str, id:
     }
 }
 
-fn count_placeholders(args: &[Value]) -> usize {
+/// Placeholders that point at one of the `n_att` attachments.
+fn count_placeholders(args: &[Value], n_att: usize) -> usize {
     let mut n = 0;
     for a in args {
-        visit_placeholders(Some(a), &mut |_| n += 1);
+        visit_placeholders(Some(a), &mut |num| {
+            if num.is_some_and(|k| k < n_att) {
+                n += 1
+            }
+        });
     }
     n
 }
@@ -501,7 +508,7 @@ fn encode_array(
     let count = if payload.attachments.is_empty() {
         0
     } else {
-        count_placeholders(&payload.args)
+        count_placeholders(&payload.args, payload.attachments.len())
     };
     let mut fb = FrameBuilder::message(64);
     let b = fb.buf();
@@ -518,7 +525,7 @@ fn encode_array(
             b.put_u8(b',');
         }
         first = false;
-        write_json(b, a, &mut order);
+        write_json(b, a, &mut order, payload.attachments.len());
     }
     if let Some(extra) = extra {
         if !first {
@@ -543,7 +550,7 @@ pub fn encode_control(kind: PacketKind, ns: &str, data: Option<&Value>) -> Frame
     header(b, kind, 0, ns, None);
     if let Some(d) = data {
         let mut order = Vec::new();
-        write_json(b, d, &mut order);
+        write_json(b, d, &mut order, 0);
     }
     fb.finish()
 }
@@ -663,6 +670,17 @@ mod tests {
         assert_eq!(text(&d), "1");
         let r = encode_event("/", "e", &Payload::one(json!(1)), None, Some("off1"));
         assert_eq!(text(&r.frames[0]), "2[\"e\",1,\"off1\"]");
+    }
+
+    #[test]
+    fn placeholder_shaped_data_without_attachments_stays_text() {
+        let p = dec("2[\"x\",{\"_placeholder\":true,\"num\":0}]").unwrap();
+        let e = encode_event("/", "x", &p.into_payload(), None, None);
+        assert_eq!(e.frames.len(), 1);
+        assert_eq!(
+            text(&e.frames[0]),
+            "2[\"x\",{\"_placeholder\":true,\"num\":0}]"
+        );
     }
 
     #[test]
