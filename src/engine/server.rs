@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
+use tokio::time::Instant;
 
 use super::config::EngineConfig;
 use super::error::{CloseReason, HttpError, TransportFault};
@@ -341,12 +342,7 @@ impl<H: EngineHandler> Engine<H> {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     {
         let (parts, body) = req.into_parts();
-        let info = HandshakeInfo {
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
-            remote_addr: remote,
-            time: SystemTime::now(),
-        };
+        let info = HandshakeInfo::detached(&parts, remote);
         match transport {
             TransportKind::Polling => {
                 let session = self.create_session(info, transport);
@@ -373,25 +369,21 @@ impl<H: EngineHandler> Engine<H> {
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     {
-        if !is_websocket_upgrade(&req) || !self.inner.config.allow_upgrades {
+        if !is_websocket_upgrade(&req) {
             return error_response(HttpError::BadRequest);
         }
-        {
-            let mut g = session.conn.inner.lock();
-            if g.closed.is_some() {
-                return error_response(HttpError::UnknownSid);
-            }
-            if g.transport != TransportKind::Polling || g.ws_attached {
+        match self.claim_websocket(&session) {
+            Err(e) => return error_response(e),
+            Ok(false) => {
                 // At most one WebSocket per session: complete the handshake,
                 // then close the newcomer at once (what clients expect).
-                drop(g);
                 return websocket::accept(req, |upgraded| async move {
                     if let Some((io, _)) = upgraded {
                         websocket::refuse(io).await;
                     }
                 });
             }
-            g.ws_attached = true;
+            Ok(true) => {}
         }
         let inner = self.inner.clone();
         let guard_session = session.clone();
@@ -405,6 +397,69 @@ impl<H: EngineHandler> Engine<H> {
             guard_session.conn.inner.lock().ws_attached = false;
         }
         res
+    }
+
+    /// Decides whether a WebSocket may join `session` as its upgrade
+    /// candidate: `Ok(true)` claims the session's single WebSocket slot,
+    /// `Ok(false)` means another WebSocket already holds it (or the session
+    /// already runs on WebSocket) and the newcomer must be refused.
+    fn claim_websocket(&self, session: &Session<H>) -> Result<bool, HttpError> {
+        if !self.inner.config.allow_upgrades {
+            return Err(HttpError::BadRequest);
+        }
+        let mut g = session.conn.inner.lock();
+        if g.closed.is_some() {
+            return Err(HttpError::UnknownSid);
+        }
+        if g.transport != TransportKind::Polling || g.ws_attached {
+            return Ok(false);
+        }
+        g.ws_attached = true;
+        Ok(true)
+    }
+
+    /// In-process test hook (for the fuzz targets and tests; not a stable
+    /// API): runs the WebSocket transport over any byte stream, such as one
+    /// end of [`tokio::io::duplex`], as if an HTTP upgrade had just
+    /// completed. No HTTP exchange happens: the caller writes masked client
+    /// frames to the other end and reads the server's frames from it.
+    ///
+    /// Without `sid` a new WebSocket-only session opens (its open packet is
+    /// the first frame written), like `GET ?EIO=4&transport=websocket`. With
+    /// `sid` the socket is an upgrade candidate of that polling session
+    /// (`2probe`, then `5`), with the same checks as the HTTP route: the
+    /// errors are the ones the route answers with (a second WebSocket for a
+    /// session is accepted and closed at once with 1008, as over HTTP).
+    /// Must be called inside a Tokio runtime.
+    #[doc(hidden)]
+    pub fn attach_websocket<S>(&self, sid: Option<&str>, io: S) -> Result<(), HttpError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let io = websocket::WsIo::Dyn(Box::new(io));
+        let Some(sid) = sid else {
+            if !self.inner.config.transports.websocket {
+                return Err(HttpError::UnknownTransport);
+            }
+            let info = HandshakeInfo {
+                uri: http::Uri::from_static("/?EIO=4&transport=websocket"),
+                headers: http::HeaderMap::new(),
+                remote_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                time: SystemTime::now(),
+            };
+            let session = self.create_session(info, TransportKind::WebSocket);
+            let run = websocket::run(self.inner.clone(), session, io, BytesMut::new(), false);
+            tokio::spawn(run);
+            return Ok(());
+        };
+        let session = self.inner.sessions.get(sid).ok_or(HttpError::UnknownSid)?;
+        if self.claim_websocket(&session)? {
+            let run = websocket::run(self.inner.clone(), session, io, BytesMut::new(), true);
+            tokio::spawn(run);
+        } else {
+            tokio::spawn(websocket::refuse(io));
+        }
+        Ok(())
     }
 
     async fn poll_get(&self, session: &Arc<Session<H>>) -> Response<Body> {
@@ -605,12 +660,15 @@ async fn drive<H: EngineHandler>(inner: Arc<EngineInner<H>>, session: Arc<Sessio
             if g.pong_deadline.is_none() && now >= g.next_ping {
                 let deadline = g.next_ping + cfg.ping_timeout;
                 g.pong_deadline = Some(deadline);
-                conn.push_locked(&mut g, Frame::text(PacketType::Ping, ""));
+                // Bounded like any send: with the queue full the session
+                // closes (disconnect policy) or the ping is dropped and the
+                // pong deadline still runs.
+                let _ = conn.send_locked(&mut g, Frame::text(PacketType::Ping, ""));
             }
             g.pong_deadline.unwrap_or(g.next_ping)
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
             _ = conn.driver_notify.notified() => {}
         }
     }

@@ -4,14 +4,18 @@
 //! WebSocket task), the heartbeat driver and the upper layer. All mutable
 //! state sits behind one short-held mutex; three [`Notify`]s wake the
 //! long-poll, the WebSocket writer and the driver.
+//!
+//! Deadlines use Tokio's clock ([`tokio::time::Instant`]), so tests can run
+//! sessions under paused time and step the heartbeat deterministically.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::config::{EngineConfig, OverflowPolicy};
 use super::error::{CloseReason, SendError};
@@ -40,6 +44,34 @@ pub struct HandshakeInfo {
 }
 
 impl HandshakeInfo {
+    /// The handshake of request `parts`, copied into allocations of its own.
+    /// (hyper parses the URI and header values as slices of the connection's
+    /// read buffer: keeping clones would pin that 8 KiB buffer for the whole
+    /// life of the session.)
+    pub(crate) fn detached(parts: &http::request::Parts, remote_addr: SocketAddr) -> Self {
+        let uri = http::Uri::try_from(parts.uri.to_string()).unwrap_or_default();
+        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            // The WebSocket handshake's own headers say nothing the upper
+            // layers can use; not keeping them saves memory per connection.
+            let n = name.as_str();
+            if n.starts_with("sec-websocket-") || n == "upgrade" || n == "connection" {
+                continue;
+            }
+            let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
+            let value = http::HeaderValue::from_bytes(value.as_bytes());
+            if let (Ok(n), Ok(v)) = (name, value) {
+                headers.append(n, v);
+            }
+        }
+        HandshakeInfo {
+            uri,
+            headers,
+            remote_addr,
+            time: SystemTime::now(),
+        }
+    }
+
     /// The value of query parameter `name`, percent-decoded.
     pub fn query(&self, name: &str) -> Option<String> {
         super::server::query_param(self.uri.query().unwrap_or(""), name)
@@ -137,6 +169,14 @@ impl Connection {
         self.inner.lock().closed.is_some()
     }
 
+    /// Test hook (not a stable API): the number of packets and bytes queued
+    /// for the client and not yet handed to its transport.
+    #[doc(hidden)]
+    pub fn queued(&self) -> (usize, usize) {
+        let g = self.inner.lock();
+        (g.queue.len(), g.queued_bytes)
+    }
+
     /// The engine settings this session runs under.
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -146,6 +186,14 @@ impl Connection {
     /// (then, under [`OverflowPolicy::Disconnect`], the session closes).
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
         let mut g = self.inner.lock();
+        self.send_locked(&mut g, frame)
+    }
+
+    /// [`Connection::send`] with the lock held. The heartbeat's pings go
+    /// through here too, so they count against the queue limits like any
+    /// other packet (a client that never reads cannot grow its queue with
+    /// pings).
+    pub(crate) fn send_locked(&self, g: &mut Inner, frame: Frame) -> Result<(), SendError> {
         if g.closed.is_some() {
             return Err(SendError::Closed);
         }
@@ -153,11 +201,11 @@ impl Connection {
             || g.queued_bytes + frame.len() > self.config.max_queue_bytes
         {
             if self.config.overflow == OverflowPolicy::Disconnect {
-                self.close_locked(&mut g, CloseReason::BufferFull, false);
+                self.close_locked(g, CloseReason::BufferFull, false);
             }
             return Err(SendError::QueueFull);
         }
-        self.push_locked(&mut g, frame);
+        self.push_locked(g, frame);
         Ok(())
     }
 
@@ -177,11 +225,14 @@ impl Connection {
             }
             return Err(SendError::QueueFull);
         }
+        let was_empty = g.queue.is_empty();
         for f in frames {
             g.queued_bytes += f.len();
             g.queue.push_back(f.clone());
         }
-        self.wake_transport(&g);
+        if was_empty {
+            self.wake_transport(&g);
+        }
         Ok(())
     }
 
@@ -220,7 +271,11 @@ impl Connection {
     pub(crate) fn push_locked(&self, g: &mut Inner, frame: Frame) {
         g.queued_bytes += frame.len();
         g.queue.push_back(frame);
-        self.wake_transport(g);
+        // The transport drains the whole queue under this lock, so it needs
+        // waking only when the queue goes from empty to non-empty.
+        if g.queue.len() == 1 {
+            self.wake_transport(g);
+        }
     }
 
     pub(crate) fn wake_transport(&self, g: &Inner) {

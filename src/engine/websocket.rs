@@ -11,7 +11,7 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response};
@@ -19,6 +19,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::error::{CloseReason, HttpError, TransportFault};
@@ -29,11 +30,18 @@ use super::ws::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
 use crate::http::{response, Body};
 
 /// The socket under an upgraded connection: the plain TCP stream when hyper
-/// hands it back (the usual case), otherwise hyper's wrapper.
+/// hands it back (the usual case), otherwise hyper's wrapper; or any byte
+/// stream handed to the in-process test hook
+/// ([`super::Engine::attach_websocket`]).
 pub(crate) enum WsIo {
     Tcp(TcpStream),
     Other(TokioIo<Upgraded>),
+    Dyn(Box<dyn DynIo>),
 }
+
+/// A byte stream the WebSocket transport can run over.
+pub(crate) trait DynIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> DynIo for T {}
 
 impl AsyncRead for WsIo {
     fn poll_read(
@@ -44,6 +52,7 @@ impl AsyncRead for WsIo {
         match self.get_mut() {
             WsIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             WsIo::Other(s) => Pin::new(s).poll_read(cx, buf),
+            WsIo::Dyn(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -57,6 +66,7 @@ impl AsyncWrite for WsIo {
         match self.get_mut() {
             WsIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             WsIo::Other(s) => Pin::new(s).poll_write(cx, buf),
+            WsIo::Dyn(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_write_vectored(
@@ -67,24 +77,28 @@ impl AsyncWrite for WsIo {
         match self.get_mut() {
             WsIo::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             WsIo::Other(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WsIo::Dyn(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
     fn is_write_vectored(&self) -> bool {
         match self {
             WsIo::Tcp(s) => s.is_write_vectored(),
             WsIo::Other(s) => s.is_write_vectored(),
+            WsIo::Dyn(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(s) => Pin::new(s).poll_flush(cx),
             WsIo::Other(s) => Pin::new(s).poll_flush(cx),
+            WsIo::Dyn(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             WsIo::Other(s) => Pin::new(s).poll_shutdown(cx),
+            WsIo::Dyn(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -228,11 +242,16 @@ pub(crate) async fn run<H: EngineHandler>(
         if closing {
             break Outcome::SessionClosed;
         }
-        let read = tokio::select! {
-            r = read_some(&mut io, &mut rbuf) => r,
-            _ = conn.ws_notify.notified() => continue,
-            _ = tokio::time::sleep_until(probe_deadline.into()), if !active => {
-                break Outcome::ProbeAbandoned;
+        let read = if active {
+            tokio::select! {
+                r = read_some(&mut io, &mut rbuf) => r,
+                _ = conn.ws_notify.notified() => continue,
+            }
+        } else {
+            tokio::select! {
+                r = read_some(&mut io, &mut rbuf) => r,
+                _ = conn.ws_notify.notified() => continue,
+                _ = tokio::time::sleep_until(probe_deadline) => break Outcome::ProbeAbandoned,
             }
         };
         match read {
@@ -385,17 +404,22 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
     io: &mut W,
     bufs: &[Bytes],
 ) -> std::io::Result<()> {
-    const MAX_SLICES: usize = 64;
     let mut idx = 0;
     let mut off = 0;
     while idx < bufs.len() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut n = 0;
-        for (i, b) in bufs[idx..].iter().take(MAX_SLICES).enumerate() {
-            slices[i] = IoSlice::new(if i == 0 { &b[off..] } else { &b[..] });
-            n += 1;
-        }
-        let mut written = io.write_vectored(&slices[..n]).await?;
+        // The slices live only inside one poll, so the task does not keep
+        // them (a kilobyte) while it waits.
+        let mut written = std::future::poll_fn(|cx| {
+            const MAX_SLICES: usize = 64;
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for (i, b) in bufs[idx..].iter().take(MAX_SLICES).enumerate() {
+                slices[i] = IoSlice::new(if i == 0 { &b[off..] } else { &b[..] });
+                n += 1;
+            }
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
+        })
+        .await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
