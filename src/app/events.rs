@@ -33,7 +33,7 @@ pub(crate) fn handle(
     let user = &ctx.user;
     match event {
         "startAttendanceSession" => start(app, user, &arg),
-        "joinAttendanceSession" => join_attendance(app, user, &arg),
+        "joinAttendanceSession" => join_attendance(app, socket, user, &arg),
         "markStudentPresent" => mark_one(app, user, &arg, Status::Present),
         "markStudentAbsent" => mark_one(app, user, &arg, Status::Absent),
         "getAttendanceSessionData" => session_data(app, user, &arg),
@@ -477,7 +477,12 @@ fn started_effects(app: &App, s: &Session, records: Vec<Value>, o: &mut Outcome,
     o.reply.insert("totalStudents".into(), json!(total));
 }
 
-fn join_attendance(app: &App, user: &User, arg: &Value) -> Result<Outcome, AppError> {
+fn join_attendance(
+    app: &App,
+    socket: &Arc<Socket>,
+    user: &User,
+    arg: &Value,
+) -> Result<Outcome, AppError> {
     let sid = session_id(arg)?;
     let session = load_session(app, &sid)?;
     require_member(app, user, &session.course_id)?;
@@ -490,7 +495,9 @@ fn join_attendance(app: &App, user: &User, arg: &Value) -> Result<Outcome, AppEr
             .lock()
             .entry(sid.clone())
             .or_default()
-            .insert(user.id.clone());
+            .entry(user.id.clone())
+            .or_default()
+            .insert(socket.id().to_string());
         o.effects.push(Effect::Room(
             staff_room(&sid),
             "studentJoinedAttendance",

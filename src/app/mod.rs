@@ -125,8 +125,10 @@ pub struct App {
     pub(crate) keys: TokenKeys,
     pub(crate) config: AppConfig,
     pub(crate) ns: Arc<Namespace>,
-    /// Students who joined each active session (presence; rebuilt as they rejoin).
-    pub(crate) joined: Mutex<HashMap<String, HashSet<String>>>,
+    /// Presence: for each active session, the students who joined it and the
+    /// sockets through which they did (a student counts while any of those
+    /// sockets is connected; rebuilt as they rejoin after a restart).
+    pub(crate) joined: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
     /// Sessions whose check-in code rotation task runs.
     rotating: Mutex<HashSet<String>>,
 }
@@ -265,8 +267,13 @@ impl App {
         socket.on_disconnect(move |s, _reason| {
             if let Some(user) = s.data().get::<Arc<User>>() {
                 let mut joined = app.joined.lock();
-                for set in joined.values_mut() {
-                    set.remove(&user.id);
+                for students in joined.values_mut() {
+                    if let Some(sockets) = students.get_mut(&user.id) {
+                        sockets.remove(s.id());
+                        if sockets.is_empty() {
+                            students.remove(&user.id);
+                        }
+                    }
                 }
             }
         });
