@@ -154,12 +154,15 @@ where
 /// Closes a WebSocket that may not join its session (a second one for the
 /// same sid) with status 1008.
 pub(crate) async fn refuse(mut io: WsIo) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         let _ = write_all(&mut io, &[close_frame(1008)]).await;
         let _ = io.shutdown().await;
     })
     .await;
 }
+
+/// How long the last writes to a closing WebSocket may take.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
 /// How the connection task ended.
 enum Outcome {
@@ -173,6 +176,10 @@ enum Outcome {
     Protocol(WsError),
     /// A probing WebSocket did something other than probe and upgrade, or took too long.
     ProbeAbandoned,
+    /// The session closed while a write was waiting for the client: the
+    /// socket may end in the middle of a frame, so nothing more (not even a
+    /// close frame) may be written to it.
+    Interrupted,
 }
 
 /// Runs one WebSocket connection of a session until it ends. With `probing`,
@@ -218,9 +225,16 @@ pub(crate) async fn run<H: EngineHandler>(
         } else {
             conn.is_closed()
         };
-        if !out.is_empty() {
+        let wrote = !out.is_empty();
+        if wrote {
             let write = write_all(&mut io, &out);
             tokio::pin!(write);
+            // The last flush of a closed session (its `1`) gets the same
+            // bound as `finish`: a client that stopped reading must not
+            // keep the task and its socket forever (no heartbeat is left
+            // to end it).
+            let flush_bound = tokio::time::sleep(CLOSE_FLUSH);
+            tokio::pin!(flush_bound);
             let done = loop {
                 tokio::select! {
                     r = &mut write => break r.is_ok(),
@@ -229,11 +243,12 @@ pub(crate) async fn run<H: EngineHandler>(
                             break false;
                         }
                     }
+                    _ = &mut flush_bound, if closing => break false,
                 }
             };
             if !done {
                 break if conn.is_closed() {
-                    Outcome::SessionClosed
+                    Outcome::Interrupted
                 } else {
                     Outcome::Io
                 };
@@ -241,6 +256,14 @@ pub(crate) async fn run<H: EngineHandler>(
         }
         if closing {
             break Outcome::SessionClosed;
+        }
+        if wrote {
+            // Packets queued while the write was pending woke `ws_notify`,
+            // and the select above consumed that wake-up; later pushes onto
+            // the non-empty queue wake no one. Look at the queue again
+            // before waiting on the socket, or they would sit there until
+            // the client happens to send something.
+            continue;
         }
         let read = if active {
             tokio::select! {
@@ -346,7 +369,7 @@ async fn finish<H: EngineHandler>(
     let mut out: Vec<Bytes> = Vec::new();
     if active {
         let reason = match outcome {
-            Outcome::SessionClosed | Outcome::ProbeAbandoned => None,
+            Outcome::SessionClosed | Outcome::ProbeAbandoned | Outcome::Interrupted => None,
             Outcome::PeerClosed => Some(CloseReason::TransportClose),
             Outcome::Io => Some(CloseReason::TransportError(TransportFault::Io)),
             Outcome::Protocol(WsError::TooBig) => Some(CloseReason::PayloadTooLarge),
@@ -367,7 +390,7 @@ async fn finish<H: EngineHandler>(
         g.upgrading = false;
         conn.poll_notify.notify_one();
     }
-    if matches!(outcome, Outcome::Io) {
+    if matches!(outcome, Outcome::Io | Outcome::Interrupted) {
         return;
     }
     let code = match outcome {
@@ -375,7 +398,7 @@ async fn finish<H: EngineHandler>(
         _ => 1000,
     };
     out.push(close_frame(code));
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         let _ = write_all(&mut io, &out).await;
         let _ = io.shutdown().await;
     })

@@ -107,16 +107,26 @@ pub enum ParseError {
     UnexpectedAttachment,
 }
 
-/// Decoder limits; every one is checked before the data is kept.
+/// Decoder limits; every one is checked before the data is kept. Set them
+/// with `SocketIoConfigBuilder::limits`. A packet over any limit is a parse
+/// error: the server closes the connection (Engine.IO close reason
+/// `ParseError`, sockets see `DisconnectReason::ParseError`, the client
+/// gets a `1` close packet). The size of a whole message is bounded below
+/// this layer by the engine's `max_payload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest attachment count of a binary packet (default 10).
+    /// Largest attachment count of a binary packet (default 10); over it:
+    /// [`ParseError::TooManyAttachments`].
     pub max_attachments: usize,
-    /// Largest ack id (default 2^53 - 1, what JavaScript numbers hold exactly).
+    /// Largest ack id (default 2^53 - 1, what JavaScript numbers hold
+    /// exactly); over it, or over 20 digits: [`ParseError::BadAckId`].
     pub max_ack_id: u64,
-    /// Longest namespace in bytes (default 256).
+    /// Longest namespace in bytes (default 256); over it, or with a control
+    /// character: [`ParseError::BadNamespace`].
     pub max_namespace_len: usize,
-    /// Deepest JSON nesting of a payload (default 32).
+    /// Deepest JSON nesting of a payload, the event's own array counting as
+    /// one (default 32); over it: [`ParseError::TooDeep`]. The JSON parser
+    /// itself stops at 127 levels, so larger values act as 127.
     pub max_depth: usize,
 }
 
@@ -468,15 +478,27 @@ fn header(b: &mut bytes::BytesMut, kind: PacketKind, count: usize, ns: &str, id:
 }
 
 /// Placeholders that point at one of the `n_att` attachments.
+/// How many attachment frames [`write_json`] will emit for `args`: it must
+/// walk exactly the way `write_json` does (a placeholder pointing at an
+/// attachment counts and is not descended into; any other object, even one
+/// with `"_placeholder": true`, is plain data whose values are walked), or
+/// the header would announce a different number of attachments than follow.
 fn count_placeholders(args: &[Value], n_att: usize) -> usize {
-    let mut n = 0;
-    for a in args {
-        visit_placeholders(Some(a), &mut |num| {
-            if num.is_some_and(|k| k < n_att) {
-                n += 1
+    fn walk(v: &Value, n_att: usize, n: &mut usize) {
+        match v {
+            Value::Array(a) => a.iter().for_each(|x| walk(x, n_att, n)),
+            Value::Object(o) => {
+                if placeholder_num(v).is_some_and(|k| k < n_att) {
+                    *n += 1;
+                } else {
+                    o.values().for_each(|x| walk(x, n_att, n));
+                }
             }
-        });
+            _ => {}
+        }
     }
+    let mut n = 0;
+    args.iter().for_each(|a| walk(a, n_att, &mut n));
     n
 }
 
