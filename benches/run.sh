@@ -10,7 +10,10 @@
 #   DURATION  sending time of each latency scenario, s (default 10)
 #   RATES     latency scenarios' broadcast rates per second (default 2,20)
 #   SAMPLE    receivers that record latencies (default 200)
-#   IMPLS     implementations to run (default "rollcall node")
+#   IMPLS     implementations to run (default "rollcall node"); any other name
+#             starting with "rollcall" runs the binary in $BIN_<name> (dashes
+#             as underscores), e.g. IMPLS="rollcall rollcall-base"
+#             BIN_rollcall_base=/path/to/conformance, for before/after runs
 #   OUT       results directory (default target/bench-results/<date>)
 #   SKIP_BUILD=1  use the binaries already built
 #
@@ -86,8 +89,10 @@ start_server() {
   local log=$OUT/server-$1.log
   : >"$log"
   case $1 in
-    rollcall)
-      PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU "$RC_BIN" >"$log" 2>&1 &
+    rollcall*)
+      local var="BIN_${1//-/_}" bin=$RC_BIN
+      [ "$1" = rollcall ] || bin=${!var:?"set $var to the binary of $1"}
+      PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU "$bin" >"$log" 2>&1 &
       ;;
     node)
       PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU node benches/node/conformance.mjs >"$log" 2>&1 &

@@ -19,11 +19,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall::engine::Cors;
+use rollcall::engine::{Cors, DirectWrites};
 use rollcall::socketio::{
     NamespaceSetup, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
 };
 use serde_json::Value;
+
+/// Direct writes to idle WebSockets, tunable for benchmarks with
+/// `DIRECT_IDLE_MS` and `DIRECT_SHARE` (0 turns them off).
+fn direct_writes() -> DirectWrites {
+    let d = DirectWrites::default();
+    DirectWrites {
+        idle: env_ms("DIRECT_IDLE_MS", d.idle.as_millis() as u64),
+        share: std::env::var("DIRECT_SHARE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.share),
+        ..d
+    }
+}
 
 fn env_ms(name: &str, default: u64) -> Duration {
     Duration::from_millis(
@@ -108,6 +122,7 @@ async fn main() -> std::io::Result<()> {
                 .ping_timeout(env_ms("PING_TIMEOUT", 200))
                 .max_payload(1_000_000)
                 .cors(Cors::any())
+                .direct_writes(direct_writes())
         })
         .connect_timeout(Duration::from_millis(1000));
     if std::env::var("RECOVERY_MS").is_ok() {
@@ -119,7 +134,7 @@ async fn main() -> std::io::Result<()> {
     let io = SocketIo::new(config.build());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
-    let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+    let listener = rollcall::http::bind(&host, port).await?;
     println!("listening on {}", listener.local_addr()?);
     io.serve(listener).await;
     Ok(())

@@ -49,7 +49,7 @@ async fn main() -> std::io::Result<()> {
         .max_payload(1_000_000)
         .cors(Cors::any())
         .build();
-    let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+    let listener = rollcall::http::bind(&host, port).await?;
     println!("listening on {}", listener.local_addr()?);
     Engine::new(config, Echo).serve(listener).await;
     Ok(())

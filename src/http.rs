@@ -4,7 +4,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +16,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The response body type used by all handlers.
 pub type Body = Full<Bytes>;
@@ -29,6 +33,34 @@ pub fn response(status: u16, content_type: Option<&str>, body: impl Into<Bytes>)
         }
     }
     res
+}
+
+/// How many connections may wait to be accepted (the `listen` backlog) with
+/// [`bind`]. The system caps it at `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 4096;
+
+/// Binds a listening TCP socket on `host:port` (the first address `host`
+/// resolves to) with a backlog of [`DEFAULT_BACKLOG`]. (Binding with
+/// `TcpListener::bind` gives a backlog of 128: a burst of connections
+/// overflows it and the clients retry after a second.)
+pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(DEFAULT_BACKLOG))
+        {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
 }
 
 /// Accepts connections on `listener` forever and answers each request with
@@ -58,11 +90,90 @@ where
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), svc)
+                .serve_connection(TokioIo::new(HttpStream::new(stream)), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "http connection ended with an error");
             }
         });
+    }
+}
+
+/// The TCP stream under one HTTP connection. It passes everything through,
+/// except that it holds back a `101 Switching Protocols` response head: the
+/// upgraded protocol takes it with [`HttpStream::into_parts`] and sends it
+/// together with its own first bytes (for WebSocket, the Engine.IO open
+/// packet), saving a write and a wake-up of the client per connection.
+#[derive(Debug)]
+pub(crate) struct HttpStream {
+    stream: TcpStream,
+    held: Option<Bytes>,
+}
+
+impl HttpStream {
+    fn new(stream: TcpStream) -> HttpStream {
+        HttpStream { stream, held: None }
+    }
+
+    /// The stream and the `101` head held back, if any.
+    pub(crate) fn into_parts(self) -> (TcpStream, Option<Bytes>) {
+        (self.stream, self.held)
+    }
+
+    /// Holds `buf` if it is a complete `101` response head (and nothing else).
+    fn hold(&mut self, buf: &[u8]) -> bool {
+        let is_101 = buf.starts_with(b"HTTP/1.1 101 ") && buf.ends_with(b"\r\n\r\n");
+        if is_101 && self.held.is_none() {
+            self.held = Some(Bytes::copy_from_slice(buf));
+            return true;
+        }
+        false
+    }
+}
+
+impl AsyncRead for HttpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HttpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.hold(buf) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let nonempty: Vec<&IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).collect();
+        if let [only] = nonempty[..] {
+            if this.hold(only) {
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

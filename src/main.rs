@@ -311,7 +311,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (app, io) = App::start(config, store.clone(), secret);
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), port)).await?;
+        let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
         let server = rollcall::http::serve(listener, move |req, addr| {

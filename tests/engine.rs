@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rollcall::engine::{
-    AllowedOrigins, CloseReason, Connection, Cors, Engine, EngineConfig, EngineConfigBuilder,
-    EngineHandler, Frame, Message, OverflowPolicy, TransportFault,
+    AllowedOrigins, CloseReason, Connection, Cors, DirectWrites, Engine, EngineConfig,
+    EngineConfigBuilder, EngineHandler, Frame, Message, OverflowPolicy, TransportFault,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,6 +87,24 @@ impl EngineHandler for TestHandler {
                     let _ = conn.send(Frame::message(&format!("f{i}")));
                 }
             }
+            Message::Text(t) if t.as_str().starts_with("stream ") => {
+                // Two senders at once, this task and another one: each
+                // sends `STREAM_LEN` numbered messages.
+                let pad = "x".repeat(300);
+                let other = conn.clone();
+                let pad2 = pad.clone();
+                tokio::spawn(async move {
+                    for i in 0..STREAM_LEN {
+                        let _ = other.send(Frame::message(&format!("b{i} {pad2}")));
+                        if i % 64 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                });
+                for i in 0..STREAM_LEN {
+                    let _ = conn.send(Frame::message(&format!("a{i} {pad}")));
+                }
+            }
             Message::Text(t) => {
                 let _ = conn.send(Frame::message(t.as_str()));
             }
@@ -101,6 +119,9 @@ impl EngineHandler for TestHandler {
         self.0.closed.notify_one();
     }
 }
+
+/// Messages per sender of the `stream` command.
+const STREAM_LEN: usize = 8000;
 
 /// The standard test configuration.
 fn config() -> EngineConfigBuilder {
@@ -1059,4 +1080,43 @@ async fn queue_overflow_drops_newest() {
     assert_ok(&post(addr, &sid, b"4after").await);
     assert_payload(&get(addr, &sid).await, "4after");
     assert!(rec.closes().is_empty(), "closed: {:?}", rec.closes());
+}
+
+/// Direct writes (the sender writes to an idle WebSocket itself) and the
+/// connection's task share one socket: with both senders writing directly
+/// whenever they can, a client that stops reading until the socket is full
+/// (writes then go partly out and the rest is queued) must still receive
+/// every message once, whole, and in each sender's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_writes_keep_every_message_whole_and_in_order() {
+    let cfg = quiet()
+        .queue_limits(1 << 20, 1 << 30)
+        .direct_writes(DirectWrites {
+            idle: Duration::ZERO,
+            share: 1.0,
+            burst: Duration::from_secs(60),
+        })
+        .build();
+    let (addr, _rec) = start(cfg).await;
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    assert!(ws_text(&mut ws).await.starts_with("0{"));
+    ws_send(&mut ws, "4stream ").await;
+    // Not reading for a while: the socket's buffers fill up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut next_a, mut next_b) = (0usize, 0usize);
+    while next_a < STREAM_LEN || next_b < STREAM_LEN {
+        let t = match ws_data(&mut ws).await {
+            WsMessage::Text(t) => t.as_str().to_string(),
+            other => panic!("unexpected frame {other:?}"),
+        };
+        let (id, pad) = t[1..].split_once(' ').expect("a numbered message");
+        assert_eq!(pad.len(), 300, "message {id} damaged");
+        let (who, n) = id.split_at(1);
+        let n: usize = n.parse().unwrap();
+        let next = if who == "a" { &mut next_a } else { &mut next_b };
+        assert_eq!(n, *next, "sender {who}: got {n}, expected {next}");
+        *next += 1;
+    }
 }

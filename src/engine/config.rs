@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::direct::DirectWrites;
+
 /// Which origins may make cross-origin requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedOrigins {
@@ -85,6 +87,10 @@ pub struct EngineConfig {
     pub upgrade_timeout: Duration,
     /// Optional admission hook for handshakes.
     pub allow_request: Option<AllowRequest>,
+    /// When senders may write directly to idle WebSockets (default: after
+    /// 100 ms without a packet, at most half of the time, in bursts of up to
+    /// 250 ms; see [`super::direct`]).
+    pub direct_writes: DirectWrites,
 }
 
 /// The transports a server accepts.
@@ -126,6 +132,7 @@ impl Default for EngineConfig {
             overflow: OverflowPolicy::Disconnect,
             upgrade_timeout: Duration::from_secs(10),
             allow_request: None,
+            direct_writes: DirectWrites::default(),
         }
     }
 }
@@ -216,6 +223,13 @@ impl EngineConfigBuilder {
         f: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.0.allow_request = Some(Arc::new(f));
+        self
+    }
+    /// Sets when senders may write directly to idle WebSockets
+    /// (`share` 0 turns direct writes off: every packet then goes through
+    /// the connection's task).
+    pub fn direct_writes(mut self, direct: DirectWrites) -> Self {
+        self.0.direct_writes = direct;
         self
     }
     /// Finishes the configuration.

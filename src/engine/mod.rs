@@ -9,6 +9,7 @@
 //! and shared by reference count between every connection they are sent to.
 
 pub mod config;
+pub mod direct;
 pub mod error;
 pub mod packet;
 pub mod server;
@@ -17,6 +18,7 @@ pub(crate) mod websocket;
 pub mod ws;
 
 pub use config::{AllowedOrigins, Cors, EngineConfig, EngineConfigBuilder, OverflowPolicy};
+pub use direct::DirectWrites;
 pub use error::{CloseReason, DecodeError, HttpError, SendError, TransportFault};
 pub use packet::{Frame, FrameBuilder, Message, Packet, PacketType};
 pub use server::{Engine, EngineHandler};

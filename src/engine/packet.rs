@@ -234,6 +234,16 @@ impl Frame {
         finish_frame(buf, 0x82, true)
     }
 
+    /// What is left of the WebSocket frame after its first `written` bytes
+    /// went out (only ever queued for the WebSocket transport).
+    pub(crate) fn ws_tail(&self, written: usize) -> Frame {
+        Frame {
+            bytes: self.bytes.slice(written..),
+            start: 0,
+            binary: self.binary,
+        }
+    }
+
     /// The complete WebSocket frame.
     pub fn ws_bytes(&self) -> &Bytes {
         &self.bytes

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
 use super::config::EngineConfig;
+use super::direct::WriteBudget;
 use super::error::{CloseReason, HttpError, TransportFault};
 use super::packet::{decode_payload, encode_payload, Frame, Message, Packet, PacketType};
 use super::session::{Connection, HandshakeInfo, TransportKind};
@@ -41,6 +42,7 @@ pub(crate) struct EngineInner<H: EngineHandler> {
     pub config: Arc<EngineConfig>,
     pub handler: H,
     sessions: ShardedMap<Arc<str>, Arc<Session<H>>>,
+    budget: Arc<WriteBudget>,
 }
 
 /// An Engine.IO v4 server. Cheap to clone; mount it with [`Engine::handle`]
@@ -147,6 +149,7 @@ impl<H: EngineHandler> Engine<H> {
     pub fn new(config: EngineConfig, handler: H) -> Engine<H> {
         Engine {
             inner: Arc::new(EngineInner {
+                budget: Arc::new(WriteBudget::new(config.direct_writes)),
                 config: Arc::new(config),
                 handler,
                 sessions: ShardedMap::new(64),
@@ -320,6 +323,7 @@ impl<H: EngineHandler> Engine<H> {
             info,
             transport,
             self.inner.config.clone(),
+            self.inner.budget.clone(),
         ));
         {
             let mut g = conn.inner.lock();

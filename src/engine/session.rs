@@ -18,8 +18,20 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::config::{EngineConfig, OverflowPolicy};
+use super::direct::{try_write_frames, WriteBudget};
 use super::error::{CloseReason, SendError};
 use super::packet::{Frame, PacketType};
+
+/// What a direct write did.
+enum Direct {
+    /// Every frame went out.
+    All,
+    /// Nothing was written (not allowed, or the socket is full).
+    None,
+    /// The first `frames` frames are handled: written, except the last one
+    /// when `tail` holds what is left of it.
+    Part { frames: usize, tail: Option<Frame> },
+}
 
 /// The transport a session currently uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +105,13 @@ pub(crate) struct Inner {
     pub pong_deadline: Option<Instant>,
     /// When the next ping is due.
     pub next_ping: Instant,
+    /// The active WebSocket's socket, for direct writes (see [`super::direct`]).
+    pub direct: Option<Arc<tokio::net::TcpStream>>,
+    /// The WebSocket task holds frames it took from the queue and has not
+    /// finished writing: nobody else may write to the socket.
+    pub writing: bool,
+    /// When the socket last finished a write (direct or by the task).
+    pub last_write: std::time::Instant,
 }
 
 /// A live Engine.IO session as seen by the upper layer: send packets, close it,
@@ -108,6 +127,7 @@ pub struct Connection {
     /// Wakes the session driver (close).
     pub(crate) driver_notify: Notify,
     config: Arc<EngineConfig>,
+    budget: Arc<WriteBudget>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -122,6 +142,7 @@ impl Connection {
         info: HandshakeInfo,
         transport: TransportKind,
         config: Arc<EngineConfig>,
+        budget: Arc<WriteBudget>,
     ) -> Connection {
         Connection {
             id,
@@ -137,11 +158,15 @@ impl Connection {
                 post_pending: false,
                 pong_deadline: None,
                 next_ping: Instant::now() + config.ping_interval,
+                direct: None,
+                writing: false,
+                last_write: std::time::Instant::now(),
             }),
             poll_notify: Notify::new(),
             ws_notify: Notify::new(),
             driver_notify: Notify::new(),
             config,
+            budget,
         }
     }
 
@@ -225,14 +250,7 @@ impl Connection {
             }
             return Err(SendError::QueueFull);
         }
-        let was_empty = g.queue.is_empty();
-        for f in frames {
-            g.queued_bytes += f.len();
-            g.queue.push_back(f.clone());
-        }
-        if was_empty {
-            self.wake_transport(&g);
-        }
+        self.enqueue_locked(&mut g, frames);
         Ok(())
     }
 
@@ -248,11 +266,7 @@ impl Connection {
         if g.closed.is_some() || !writable {
             return false;
         }
-        for f in frames {
-            g.queued_bytes += f.len();
-            g.queue.push_back(f.clone());
-        }
-        self.wake_transport(&g);
+        self.enqueue_locked(&mut g, frames);
         true
     }
 
@@ -269,12 +283,67 @@ impl Connection {
     }
 
     pub(crate) fn push_locked(&self, g: &mut Inner, frame: Frame) {
-        g.queued_bytes += frame.len();
-        g.queue.push_back(frame);
+        self.enqueue_locked(g, std::slice::from_ref(&frame));
+    }
+
+    /// Hands `frames` to the transport (limits already checked): written
+    /// directly to an idle WebSocket when allowed, else queued.
+    #[inline]
+    fn enqueue_locked(&self, g: &mut Inner, frames: &[Frame]) {
+        let was_empty = g.queue.is_empty();
+        let mut rest = frames;
+        let mut tail = None;
+        if was_empty && !g.writing && g.direct.is_some() && !frames.is_empty() {
+            match self.try_direct(g, frames) {
+                Direct::All => return,
+                Direct::None => {}
+                Direct::Part { frames, tail: t } => {
+                    rest = &rest[frames..];
+                    tail = t;
+                }
+            }
+        }
+        for f in tail.iter().chain(rest) {
+            g.queued_bytes += f.len();
+            g.queue.push_back(f.clone());
+        }
         // The transport drains the whole queue under this lock, so it needs
         // waking only when the queue goes from empty to non-empty.
-        if g.queue.len() == 1 {
+        if was_empty {
             self.wake_transport(g);
+        }
+    }
+
+    /// Writes `frames` straight to the idle WebSocket if the connection has
+    /// been idle long enough and the engine's budget allows it
+    /// ([`super::direct`]).
+    #[inline(never)]
+    fn try_direct(&self, g: &mut Inner, frames: &[Frame]) -> Direct {
+        let Some(stream) = &g.direct else {
+            return Direct::None;
+        };
+        let now = std::time::Instant::now();
+        if now.saturating_duration_since(g.last_write) < self.budget.idle
+            || !self.budget.allows(now)
+        {
+            return Direct::None;
+        }
+        let mut written = try_write_frames(stream, frames);
+        let end = std::time::Instant::now();
+        self.budget.charge(end - now);
+        g.last_write = end;
+        let mut done = 0;
+        while done < frames.len() && written >= frames[done].ws_bytes().len() {
+            written -= frames[done].ws_bytes().len();
+            done += 1;
+        }
+        if done == frames.len() {
+            return Direct::All;
+        }
+        let tail = (written > 0).then(|| frames[done].ws_tail(written));
+        Direct::Part {
+            frames: done + usize::from(tail.is_some()),
+            tail,
         }
     }
 

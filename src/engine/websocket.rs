@@ -27,14 +27,19 @@ use super::packet::{Frame, Packet, PacketType};
 use super::server::{handle_packet, EngineHandler, EngineInner, Session};
 use super::session::TransportKind;
 use super::ws::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
-use crate::http::{response, Body};
+use crate::http::{response, Body, HttpStream};
 
 /// The socket under an upgraded connection: the plain TCP stream when hyper
 /// hands it back (the usual case), otherwise hyper's wrapper; or any byte
 /// stream handed to the in-process test hook
 /// ([`super::Engine::attach_websocket`]).
 pub(crate) enum WsIo {
-    Tcp(TcpStream),
+    /// The TCP stream, with the `101` response head that hyper wrote and
+    /// [`crate::http::HttpStream`] held back, still to be sent.
+    Tcp(TcpStream, Option<Bytes>),
+    /// The TCP stream, shared with the session for direct writes
+    /// ([`super::direct`]); only ever used through `&TcpStream`.
+    Shared(Arc<TcpStream>),
     Other(TokioIo<Upgraded>),
     Dyn(Box<dyn DynIo>),
 }
@@ -43,6 +48,16 @@ pub(crate) enum WsIo {
 pub(crate) trait DynIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> DynIo for T {}
 
+impl WsIo {
+    /// Takes the bytes owed to the stream before any frame (the `101` head).
+    fn take_head(&mut self) -> Option<Bytes> {
+        match self {
+            WsIo::Tcp(_, head) => head.take(),
+            _ => None,
+        }
+    }
+}
+
 impl AsyncRead for WsIo {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -50,7 +65,18 @@ impl AsyncRead for WsIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            WsIo::Tcp(s, _) => Pin::new(s).poll_read(cx, buf),
+            WsIo::Shared(s) => loop {
+                ready!(s.poll_read_ready(cx))?;
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
             WsIo::Other(s) => Pin::new(s).poll_read(cx, buf),
             WsIo::Dyn(s) => Pin::new(s).poll_read(cx, buf),
         }
@@ -64,7 +90,14 @@ impl AsyncWrite for WsIo {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            WsIo::Tcp(s, _) => Pin::new(s).poll_write(cx, buf),
+            WsIo::Shared(s) => loop {
+                ready!(s.poll_write_ready(cx))?;
+                match s.try_write(buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            },
             WsIo::Other(s) => Pin::new(s).poll_write(cx, buf),
             WsIo::Dyn(s) => Pin::new(s).poll_write(cx, buf),
         }
@@ -75,28 +108,40 @@ impl AsyncWrite for WsIo {
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WsIo::Tcp(s, _) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WsIo::Shared(s) => loop {
+                ready!(s.poll_write_ready(cx))?;
+                match s.try_write_vectored(bufs) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            },
             WsIo::Other(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             WsIo::Dyn(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
     fn is_write_vectored(&self) -> bool {
         match self {
-            WsIo::Tcp(s) => s.is_write_vectored(),
+            WsIo::Tcp(s, _) => s.is_write_vectored(),
+            WsIo::Shared(_) => true,
             WsIo::Other(s) => s.is_write_vectored(),
             WsIo::Dyn(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_flush(cx),
+            WsIo::Tcp(s, _) => Pin::new(s).poll_flush(cx),
+            WsIo::Shared(_) => Poll::Ready(Ok(())),
             WsIo::Other(s) => Pin::new(s).poll_flush(cx),
             WsIo::Dyn(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            WsIo::Tcp(s, _) => Pin::new(s).poll_shutdown(cx),
+            // Turned back into `Tcp` (see `unshare`) before the end; a
+            // stream still shared closes when its last owner drops it.
+            WsIo::Shared(_) => Poll::Ready(Ok(())),
             WsIo::Other(s) => Pin::new(s).poll_shutdown(cx),
             WsIo::Dyn(s) => Pin::new(s).poll_shutdown(cx),
         }
@@ -126,11 +171,11 @@ where
     tokio::spawn(async move {
         match on.await {
             Ok(up) => {
-                let parts = match up.downcast::<TokioIo<TcpStream>>() {
-                    Ok(p) => (
-                        WsIo::Tcp(p.io.into_inner()),
-                        BytesMut::from(&p.read_buf[..]),
-                    ),
+                let parts = match up.downcast::<TokioIo<HttpStream>>() {
+                    Ok(p) => {
+                        let (stream, head) = p.io.into_inner().into_parts();
+                        (WsIo::Tcp(stream, head), BytesMut::from(&p.read_buf[..]))
+                    }
                     Err(up) => (WsIo::Other(TokioIo::new(up)), BytesMut::new()),
                 };
                 on_upgrade(Some(parts)).await
@@ -154,8 +199,10 @@ where
 /// Closes a WebSocket that may not join its session (a second one for the
 /// same sid) with status 1008.
 pub(crate) async fn refuse(mut io: WsIo) {
+    let mut out: Vec<Bytes> = io.take_head().into_iter().collect();
+    out.push(close_frame(1008));
     let _ = tokio::time::timeout(CLOSE_FLUSH, async {
-        let _ = write_all(&mut io, &[close_frame(1008)]).await;
+        let _ = write_all(&mut io, &out).await;
         let _ = io.shutdown().await;
     })
     .await;
@@ -196,7 +243,9 @@ pub(crate) async fn run<H: EngineHandler>(
     let mut dec = WsDecoder::new(inner.config.max_payload);
     let mut active = !probing;
     let probe_deadline = Instant::now() + inner.config.upgrade_timeout;
-    let mut ctrl: Vec<Bytes> = Vec::new();
+    // The `101` goes out with the first frames (the open packet, or at once
+    // for a probe, whose client speaks first).
+    let mut ctrl: Vec<Bytes> = io.take_head().into_iter().collect();
     let outcome = 'conn: loop {
         loop {
             let event = match dec.decode(&mut rbuf) {
@@ -216,11 +265,18 @@ pub(crate) async fn run<H: EngineHandler>(
         if rbuf.is_empty() && rbuf.capacity() > 0 {
             rbuf = BytesMut::new();
         }
+        if active {
+            share(&mut io, &conn);
+        }
         let mut out = std::mem::take(&mut ctrl);
         let closing = if active {
             let mut g = conn.inner.lock();
             out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
             g.queued_bytes = 0;
+            if g.writing && out.is_empty() {
+                g.last_write = std::time::Instant::now();
+            }
+            g.writing = !out.is_empty();
             g.closed.is_some()
         } else {
             conn.is_closed()
@@ -284,6 +340,40 @@ pub(crate) async fn run<H: EngineHandler>(
         }
     };
     finish(&session, io, outcome, active).await;
+}
+
+/// Shares the TCP stream of the active WebSocket with its session, so that
+/// senders can write to it directly while it is idle ([`super::direct`]).
+fn share(io: &mut WsIo, conn: &super::Connection) {
+    if !matches!(io, WsIo::Tcp(_, None)) {
+        return;
+    }
+    let mut g = conn.inner.lock();
+    if g.closed.is_some() {
+        return;
+    }
+    let WsIo::Tcp(stream, None) = std::mem::replace(io, WsIo::Dyn(Box::new(tokio::io::empty())))
+    else {
+        unreachable!("checked above");
+    };
+    let stream = Arc::new(stream);
+    g.direct = Some(stream.clone());
+    *io = WsIo::Shared(stream);
+}
+
+/// Takes the stream back from the session (under its lock, so no direct
+/// write can start afterwards) to own it again for the last writes and the
+/// shutdown.
+fn unshare(io: WsIo, g: &mut super::session::Inner) -> WsIo {
+    g.direct = None;
+    g.writing = true;
+    match io {
+        WsIo::Shared(s) => match Arc::try_unwrap(s) {
+            Ok(s) => WsIo::Tcp(s, None),
+            Err(s) => WsIo::Shared(s),
+        },
+        other => other,
+    }
 }
 
 /// Handles an event on the session's active WebSocket; `Some` ends the connection.
@@ -367,6 +457,10 @@ async fn finish<H: EngineHandler>(
 ) {
     let conn = &session.conn;
     let mut out: Vec<Bytes> = Vec::new();
+    {
+        let mut g = conn.inner.lock();
+        io = unshare(io, &mut g);
+    }
     if active {
         let reason = match outcome {
             Outcome::SessionClosed | Outcome::ProbeAbandoned | Outcome::Interrupted => None,
