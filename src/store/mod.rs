@@ -13,8 +13,11 @@
 //! | `meta` | `schema_version` | version number |
 //!
 //! Every change is written in one sled transaction; a change is durable once
-//! [`Store::durable`] has returned for its ticket. Concurrent callers share
-//! flushes (group commit): one flush covers every write made before it began.
+//! [`Store::durable`] has returned for its ticket. Durability is group
+//! commit: one flusher thread
+//! loops "take the highest ticket written so far, flush sled, `fdatasync` the
+//! data file, publish that ticket" while anyone waits, so each flush covers
+//! every write made while the previous one ran.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +53,23 @@ pub enum StoreError {
     /// The data directory was written by a newer version.
     #[error("unsupported schema version {0}")]
     Schema(u64),
+    /// The flush that was to make a write durable failed.
+    #[error("flush failed: {0}")]
+    Flush(Arc<FlushError>),
+    /// The store's flusher has stopped (the store is being closed).
+    #[error("store closed")]
+    Closed,
+}
+
+/// Why a group flush failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    /// sled could not write its log.
+    #[error("sled flush: {0}")]
+    Sled(sled::Error),
+    /// `fdatasync` of the data file failed.
+    #[error("fdatasync: {0}")]
+    Sync(std::io::Error),
 }
 
 /// A role.
@@ -317,21 +337,118 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-struct Inner {
+/// What the flusher has done so far, published to waiting committers.
+#[derive(Debug, Clone, Default)]
+struct FlushStatus {
+    /// Every ticket up to this one is durable.
+    flushed: u64,
+    /// The flush meant to cover tickets up to this one failed (when above `flushed`).
+    failed_upto: u64,
+    /// The error of that failed flush.
+    error: Option<Arc<FlushError>>,
+}
+
+impl FlushStatus {
+    /// The outcome for `ticket`, once there is one.
+    fn outcome(&self, ticket: u64) -> Option<Result<(), StoreError>> {
+        if self.flushed >= ticket {
+            Some(Ok(()))
+        } else if self.failed_upto >= ticket {
+            let e = self
+                .error
+                .clone()
+                .map_or(StoreError::Closed, StoreError::Flush);
+            Some(Err(e))
+        } else {
+            None
+        }
+    }
+}
+
+/// Requests to the flusher thread.
+#[derive(Debug, Default)]
+struct FlushRequest {
+    /// The highest ticket someone waits for.
+    wanted: u64,
+    /// The highest ticket a flush has been attempted for.
+    covered: u64,
+    /// The store is being dropped: the thread exits.
+    shutdown: bool,
+}
+
+/// State shared between the store and its flusher thread.
+struct FlushShared {
     db: sled::Db,
+    /// sled's data file (`DIR/db`), for `fdatasync` after each flush: sled
+    /// 0.34 syncs its log with `sync_file_range`, which neither flushes the
+    /// drive's volatile cache nor the file's size.
+    data_file: std::fs::File,
+    /// Tickets handed out to writes.
+    written: AtomicU64,
+    request: parking_lot::Mutex<FlushRequest>,
+    wake: parking_lot::Condvar,
+    status: tokio::sync::watch::Sender<FlushStatus>,
+}
+
+impl FlushShared {
+    /// sled flush plus `fdatasync` of the data file.
+    fn flush_and_sync(&self) -> Result<(), FlushError> {
+        self.db.flush().map_err(FlushError::Sled)?;
+        self.data_file.sync_data().map_err(FlushError::Sync)
+    }
+
+    /// The flusher thread: one flush at a time, each covering every write
+    /// ticketed before it began, for as long as someone waits.
+    fn run(&self) {
+        loop {
+            let target = {
+                let mut req = self.request.lock();
+                while req.wanted <= req.covered && !req.shutdown {
+                    self.wake.wait(&mut req);
+                }
+                if req.shutdown {
+                    return;
+                }
+                // Every write with a ticket up to here is in sled already.
+                let target = self.written.load(Ordering::Acquire);
+                req.covered = target;
+                target
+            };
+            let result = self.flush_and_sync();
+            self.status.send_modify(|s| match result {
+                Ok(()) => s.flushed = s.flushed.max(target),
+                Err(e) => {
+                    tracing::error!(error = %e, "group flush failed");
+                    s.failed_upto = s.failed_upto.max(target);
+                    s.error = Some(Arc::new(e));
+                }
+            });
+        }
+    }
+}
+
+struct Inner {
     users: sled::Tree,
     emails: sled::Tree,
     courses: sled::Tree,
     sessions: sled::Tree,
     records: sled::Tree,
     active: sled::Tree,
-    /// Tickets handed out to writes, and the highest ticket known flushed.
-    written: AtomicU64,
-    flushed: AtomicU64,
-    flush_lock: tokio::sync::Mutex<()>,
-    /// Held by each write from its transaction to its ticket, so that a
-    /// ticket (or a barrier) always covers every write visible before it.
+    flush: Arc<FlushShared>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+    /// Held by each write from its change to its ticket, so that a ticket
+    /// (or a barrier) always covers every write visible before it.
     write_lock: parking_lot::Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.flush.request.lock().shutdown = true;
+        self.flush.wake.notify_all();
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The store. Cheap to clone.
@@ -366,7 +483,23 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Store {
+        let flush = Arc::new(FlushShared {
+            db: db.clone(),
+            data_file: std::fs::File::open(dir.join("db"))
+                .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?,
+            written: AtomicU64::new(0),
+            request: parking_lot::Mutex::new(FlushRequest::default()),
+            wake: parking_lot::Condvar::new(),
+            status: tokio::sync::watch::Sender::new(FlushStatus::default()),
+        });
+        let flusher = {
+            let flush = flush.clone();
+            std::thread::Builder::new()
+                .name("store-flusher".into())
+                .spawn(move || flush.run())
+                .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?
+        };
+        let store = Store {
             inner: Arc::new(Inner {
                 users: db.open_tree("users")?,
                 emails: db.open_tree("users_by_email")?,
@@ -374,46 +507,56 @@ impl Store {
                 sessions: db.open_tree("sessions")?,
                 records: db.open_tree("records")?,
                 active: db.open_tree("active_by_course")?,
-                db,
-                written: AtomicU64::new(0),
-                flushed: AtomicU64::new(0),
-                flush_lock: tokio::sync::Mutex::new(()),
+                flush,
+                flusher: Some(flusher),
                 write_lock: parking_lot::Mutex::new(()),
             }),
-        })
+        };
+        Ok(store)
     }
 
     fn ticket(&self) -> Ticket {
-        Ticket(self.inner.written.fetch_add(1, Ordering::AcqRel) + 1)
+        Ticket(self.inner.flush.written.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     /// A ticket covering every write made so far: waiting on it makes sure
     /// that what a read has seen is durable before the reader is answered.
     pub fn barrier(&self) -> Ticket {
         let _w = self.inner.write_lock.lock();
-        Ticket(self.inner.written.load(Ordering::Acquire))
+        Ticket(self.inner.flush.written.load(Ordering::Acquire))
     }
 
-    /// Waits until the write behind `ticket` is on disk. Callers arriving
-    /// while a flush runs wait for it, then one flush covers them all.
+    /// Waits until the write behind `ticket` is on disk (sled flushed and
+    /// the data file `fdatasync`ed). Callers share flushes: whoever arrives
+    /// while a flush runs is covered by the next one, which starts as soon
+    /// as the running one ends and covers everything written until then.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        let _leader = self.inner.flush_lock.lock().await;
-        if self.inner.flushed.load(Ordering::Acquire) >= ticket.0 {
-            return Ok(());
+        let f = &self.inner.flush;
+        let mut rx = f.status.subscribe();
+        if let Some(r) = rx.borrow().outcome(ticket.0) {
+            return r;
         }
-        let target = self.inner.written.load(Ordering::Acquire);
-        let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        {
+            let mut req = f.request.lock();
+            if req.wanted < ticket.0 {
+                req.wanted = ticket.0;
+                f.wake.notify_one();
+            }
+        }
+        let status = rx
+            .wait_for(|s| s.outcome(ticket.0).is_some())
             .await
-            .map_err(|_| StoreError::Conflict("flush task failed"))??;
-        self.inner.flushed.fetch_max(target, Ordering::AcqRel);
-        Ok(())
+            .map_err(|_| StoreError::Closed)?;
+        status.outcome(ticket.0).unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Flushes everything now (blocking; for command-line tools).
+    /// Flushes everything now, with an `fdatasync` of the data file
+    /// (blocking; for command-line tools and shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner
+            .flush
+            .flush_and_sync()
+            .map_err(|e| StoreError::Flush(Arc::new(e)))
     }
 
     // ---- users ----
