@@ -491,6 +491,10 @@ fn join_attendance(
     let mut o = Outcome::default();
     o.effects.push(Effect::Join(attendance_room(&sid)));
     if user.role == Role::Student {
+        // Enrolled after the session started: the absent record is made now.
+        if let Some((_, ticket)) = app.store.ensure_record(&sid, &user.id)? {
+            o.ticket = Some(ticket);
+        }
         app.joined
             .lock()
             .entry(sid.clone())
