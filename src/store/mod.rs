@@ -486,6 +486,9 @@ struct Inner {
     /// Last activity (Unix ms) of sessions marked since their stored
     /// `last_activity_ms`; kept out of the per-mark write.
     activity: parking_lot::Mutex<HashMap<String, u64>>,
+    /// Display names by user id (`None`: no such user), filled on use and
+    /// dropped when the user is written.
+    names: parking_lot::RwLock<HashMap<String, Option<Arc<str>>>>,
 }
 
 impl Drop for Inner {
@@ -558,6 +561,7 @@ impl Store {
                 flusher: Some(flusher),
                 write_lock: parking_lot::Mutex::new(()),
                 activity: parking_lot::Mutex::new(HashMap::new()),
+                names: parking_lot::RwLock::new(HashMap::new()),
             }),
         };
         store.recover_activity()?;
@@ -627,12 +631,29 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_err)?;
+        self.inner.names.write().remove(&user.id);
         Ok(self.ticket())
     }
 
     /// A user by id.
     pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.inner.users.get(id)?.map(|v| dec(&v)).transpose()
+    }
+
+    /// A user's display name (cached; `None` for an unknown user).
+    pub fn user_name(&self, id: &str) -> Result<Option<Arc<str>>, StoreError> {
+        if let Some(n) = self.inner.names.read().get(id) {
+            return Ok(n.clone());
+        }
+        // Under the write lock, so that no change of the user slips between
+        // the read and the cache insert.
+        let _w = self.inner.write_lock.lock();
+        let name = self.user(id)?.map(|u| Arc::<str>::from(u.name));
+        self.inner
+            .names
+            .write()
+            .insert(id.to_string(), name.clone());
+        Ok(name)
     }
 
     /// A user by email (case-insensitive).
@@ -672,6 +693,7 @@ impl Store {
                 Ok(u)
             })
             .map_err(tx_err)?;
+        self.inner.names.write().remove(id);
         Ok((user, self.ticket()))
     }
 
@@ -1298,6 +1320,30 @@ mod tests {
             assert!(ended.last_activity_ms >= marked);
             assert_eq!(store.last_activity(&ended), ended.last_activity_ms);
         }
+    }
+
+    #[test]
+    fn user_names_are_cached_and_follow_changes() {
+        let dir = TempDir::new("names");
+        let store = open(&dir);
+        assert_eq!(store.user_name("u1").unwrap(), None);
+        let user = User {
+            id: "u1".into(),
+            email: "u1@example.test".into(),
+            name: "First".into(),
+            role: Role::Student,
+            password_hash: None,
+            active: true,
+            token_version: 0,
+            created_at: now_rfc3339(),
+        };
+        let _ = store.create_user(&user).unwrap();
+        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("First"));
+        let _ = store
+            .update_user("u1", |u| u.name = "Second".into())
+            .unwrap();
+        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
+        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
     }
 
     #[test]
