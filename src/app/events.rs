@@ -217,20 +217,20 @@ fn parse_location(v: Option<&Value>) -> Result<Option<Location>, AppError> {
 
 // ---------- authorization ----------
 
-fn load_session(app: &App, id: &str) -> Result<Session, AppError> {
+fn load_session(app: &App, id: &str) -> Result<Arc<Session>, AppError> {
     app.store
         .session(id)?
         .ok_or_else(|| AppError::not_found("Attendance session not found"))
 }
 
-fn load_course(app: &App, id: &str) -> Result<Course, AppError> {
+fn load_course(app: &App, id: &str) -> Result<Arc<Course>, AppError> {
     app.store
         .course(id)?
         .ok_or_else(|| AppError::not_found("Course not found"))
 }
 
 /// The course's teacher or an admin.
-fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Course, AppError> {
+fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Arc<Course>, AppError> {
     let course = load_course(app, course_id)?;
     if user.role == Role::Admin
         || (user.role == Role::Teacher && course.teachers.contains(&user.id))
@@ -244,7 +244,7 @@ fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Course, AppE
 }
 
 /// Staff of the course, or a student enrolled in it.
-fn require_member(app: &App, user: &User, course_id: &str) -> Result<Course, AppError> {
+fn require_member(app: &App, user: &User, course_id: &str) -> Result<Arc<Course>, AppError> {
     let course = load_course(app, course_id)?;
     let ok = match user.role {
         Role::Admin => true,

@@ -471,6 +471,48 @@ impl FlushShared {
     }
 }
 
+/// Decoded values of one tree by key, filled on read and dropped when the
+/// key is written. A generation number, bumped by every invalidation, keeps
+/// a reader from caching a value that a write replaced while it was reading.
+struct Cache<T> {
+    map: parking_lot::RwLock<(u64, HashMap<String, Arc<T>>)>,
+}
+
+impl<T: for<'de> Deserialize<'de>> Cache<T> {
+    fn new() -> Cache<T> {
+        Cache {
+            map: parking_lot::RwLock::new((0, HashMap::new())),
+        }
+    }
+
+    /// The value of `id` in `tree`, from the cache when there.
+    fn get(&self, tree: &sled::Tree, id: &str) -> Result<Option<Arc<T>>, StoreError> {
+        let generation = {
+            let m = self.map.read();
+            if let Some(v) = m.1.get(id) {
+                return Ok(Some(v.clone()));
+            }
+            m.0
+        };
+        let Some(bytes) = tree.get(id)? else {
+            return Ok(None);
+        };
+        let v = Arc::new(dec::<T>(&bytes)?);
+        let mut m = self.map.write();
+        if m.0 == generation {
+            m.1.insert(id.to_string(), v.clone());
+        }
+        Ok(Some(v))
+    }
+
+    /// Forgets `id`; call after writing it.
+    fn invalidate(&self, id: &str) {
+        let mut m = self.map.write();
+        m.0 += 1;
+        m.1.remove(id);
+    }
+}
+
 struct Inner {
     users: sled::Tree,
     emails: sled::Tree,
@@ -489,6 +531,9 @@ struct Inner {
     /// Display names by user id (`None`: no such user), filled on use and
     /// dropped when the user is written.
     names: parking_lot::RwLock<HashMap<String, Option<Arc<str>>>>,
+    /// Decoded sessions and courses (read on every request).
+    session_cache: Cache<Session>,
+    course_cache: Cache<Course>,
 }
 
 impl Drop for Inner {
@@ -562,6 +607,8 @@ impl Store {
                 write_lock: parking_lot::Mutex::new(()),
                 activity: parking_lot::Mutex::new(HashMap::new()),
                 names: parking_lot::RwLock::new(HashMap::new()),
+                session_cache: Cache::new(),
+                course_cache: Cache::new(),
             }),
         };
         store.recover_activity()?;
@@ -710,12 +757,13 @@ impl Store {
                 Some(enc(course)),
             )?
             .map_err(|_| StoreError::Exists("course"))?;
+        self.inner.course_cache.invalidate(&course.id);
         Ok(self.ticket())
     }
 
-    /// A course by id.
-    pub fn course(&self, id: &str) -> Result<Option<Course>, StoreError> {
-        self.inner.courses.get(id)?.map(|v| dec(&v)).transpose()
+    /// A course by id (shared: decoded once, until the course changes).
+    pub fn course(&self, id: &str) -> Result<Option<Arc<Course>>, StoreError> {
+        self.inner.course_cache.get(&self.inner.courses, id)
     }
 
     /// All courses.
@@ -747,6 +795,7 @@ impl Store {
                 Ok(c)
             })
             .map_err(tx_err)?;
+        self.inner.course_cache.invalidate(id);
         Ok((course, self.ticket()))
     }
 
@@ -774,12 +823,13 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_err)?;
+        self.inner.session_cache.invalidate(&session.id);
         Ok(self.ticket())
     }
 
-    /// A session by id.
-    pub fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        self.inner.sessions.get(id)?.map(|v| dec(&v)).transpose()
+    /// A session by id (shared: decoded once, until the session changes).
+    pub fn session(&self, id: &str) -> Result<Option<Arc<Session>>, StoreError> {
+        self.inner.session_cache.get(&self.inner.sessions, id)
     }
 
     /// Every active session (for resuming after a restart).
@@ -789,7 +839,7 @@ impl Store {
             let (k, _) = kv?;
             if let Some(pos) = k.iter().position(|&b| b == 0) {
                 if let Some(s) = self.session(&String::from_utf8_lossy(&k[pos + 1..]))? {
-                    out.push(s);
+                    out.push(Session::clone(&s));
                 }
             }
         }
@@ -804,7 +854,7 @@ impl Store {
         for kv in self.inner.active.scan_prefix(&prefix) {
             let (k, _) = kv?;
             if let Some(s) = self.session(&String::from_utf8_lossy(&k[prefix.len()..]))? {
-                out.push(s);
+                out.push(Session::clone(&s));
             }
         }
         Ok(out)
@@ -828,7 +878,7 @@ impl Store {
         let session = self.active_session(session_id)?;
         let at_ms = now_ms();
         let at = format_rfc3339(at_ms);
-        let mut course: Option<Course> = None;
+        let mut course: Option<Arc<Course>> = None;
         let mut out = Vec::with_capacity(marks.len());
         let mut writes = Vec::with_capacity(marks.len());
         for m in marks {
@@ -890,7 +940,7 @@ impl Store {
     }
 
     /// The session, if it is active (call with the write lock held).
-    fn active_session(&self, session_id: &str) -> Result<Session, StoreError> {
+    fn active_session(&self, session_id: &str) -> Result<Arc<Session>, StoreError> {
         let s = self
             .session(session_id)?
             .ok_or(StoreError::NotFound("session"))?;
@@ -906,7 +956,7 @@ impl Store {
         &self,
         session: &Session,
         student_id: &str,
-        course: &mut Option<Course>,
+        course: &mut Option<Arc<Course>>,
     ) -> Result<(), StoreError> {
         if course.is_none() {
             *course = self.course(&session.course_id)?;
@@ -954,10 +1004,12 @@ impl Store {
         let mut wrote = false;
         for (sid, at_ms) in pending {
             match self.session(&sid)? {
-                Some(mut s) if s.status == SessionStatus::Active => {
+                Some(s) if s.status == SessionStatus::Active => {
                     if s.last_activity_ms < at_ms {
+                        let mut s = Session::clone(&s);
                         s.last_activity_ms = at_ms;
                         self.inner.sessions.insert(sid.as_bytes(), enc(&s))?;
+                        self.inner.session_cache.invalidate(&sid);
                         wrote = true;
                     }
                 }
@@ -1007,6 +1059,7 @@ impl Store {
                 Ok(s)
             })
             .map_err(tx_err)?;
+        i.session_cache.invalidate(session_id);
         i.activity.lock().remove(session_id);
         Ok((s, self.ticket()))
     }
@@ -1320,6 +1373,28 @@ mod tests {
             assert!(ended.last_activity_ms >= marked);
             assert_eq!(store.last_activity(&ended), ended.last_activity_ms);
         }
+    }
+
+    #[test]
+    fn cached_sessions_and_courses_follow_writes() {
+        let dir = TempDir::new("cache");
+        let store = open(&dir);
+        setup(&store, &["a"]);
+        let s = store.session("s1").unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Active);
+        // Served from the cache: the same decoded value.
+        assert!(Arc::ptr_eq(&s, &store.session("s1").unwrap().unwrap()));
+        let c = store.course("c1").unwrap().unwrap();
+        assert_eq!(c.students, vec!["a".to_string()]);
+        enroll(&store, "b");
+        assert_eq!(store.course("c1").unwrap().unwrap().students.len(), 2);
+        let _ = store.end_session("s1").unwrap();
+        assert_eq!(
+            store.session("s1").unwrap().unwrap().status,
+            SessionStatus::Ended
+        );
+        assert!(store.session("nope").unwrap().is_none());
+        assert!(store.course("nope").unwrap().is_none());
     }
 
     #[test]
