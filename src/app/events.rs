@@ -217,20 +217,20 @@ fn parse_location(v: Option<&Value>) -> Result<Option<Location>, AppError> {
 
 // ---------- authorization ----------
 
-fn load_session(app: &App, id: &str) -> Result<Session, AppError> {
+fn load_session(app: &App, id: &str) -> Result<Arc<Session>, AppError> {
     app.store
         .session(id)?
         .ok_or_else(|| AppError::not_found("Attendance session not found"))
 }
 
-fn load_course(app: &App, id: &str) -> Result<Course, AppError> {
+fn load_course(app: &App, id: &str) -> Result<Arc<Course>, AppError> {
     app.store
         .course(id)?
         .ok_or_else(|| AppError::not_found("Course not found"))
 }
 
 /// The course's teacher or an admin.
-fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Course, AppError> {
+fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Arc<Course>, AppError> {
     let course = load_course(app, course_id)?;
     if user.role == Role::Admin
         || (user.role == Role::Teacher && course.teachers.contains(&user.id))
@@ -244,7 +244,7 @@ fn require_staff(app: &App, user: &User, course_id: &str) -> Result<Course, AppE
 }
 
 /// Staff of the course, or a student enrolled in it.
-fn require_member(app: &App, user: &User, course_id: &str) -> Result<Course, AppError> {
+fn require_member(app: &App, user: &User, course_id: &str) -> Result<Arc<Course>, AppError> {
     let course = load_course(app, course_id)?;
     let ok = match user.role {
         Role::Admin => true,
@@ -294,13 +294,8 @@ fn session_json(s: &Session) -> Value {
 }
 
 fn record_json(app: &App, r: &Record) -> Value {
-    let name = app
-        .store
-        .user(&r.student_id)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
+    let name = app.store.user_name(&r.student_id).ok().flatten();
+    let name = name.as_deref().unwrap_or("");
     json!({
         "session_id": r.session_id, "student_id": r.student_id, "student_name": name,
         "status": r.status.as_str(), "marked_by": r.marked_by, "marked_at": r.marked_at,
@@ -450,13 +445,8 @@ fn started_effects(app: &App, s: &Session, records: Vec<Value>, o: &mut Outcome,
         ));
     }
     if announce {
-        let teacher_name = app
-            .store
-            .user(&s.teacher_id)
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default();
+        let teacher_name = app.store.user_name(&s.teacher_id).ok().flatten();
+        let teacher_name = teacher_name.as_deref().unwrap_or("");
         o.effects.push(Effect::Room(
             course_room(&s.course_id),
             "courseSessionStarted",
@@ -491,6 +481,10 @@ fn join_attendance(
     let mut o = Outcome::default();
     o.effects.push(Effect::Join(attendance_room(&sid)));
     if user.role == Role::Student {
+        // Enrolled after the session started: the absent record is made now.
+        if let Some((_, ticket)) = app.store.ensure_record(&sid, &user.id)? {
+            o.ticket = Some(ticket);
+        }
         app.joined
             .lock()
             .entry(sid.clone())
@@ -515,15 +509,56 @@ fn join_attendance(
     Ok(o)
 }
 
+/// Marks applied by [`mark_effects`]: the outcome (with the write's ticket)
+/// for the handler to add its effects to, the records' views in the order of
+/// the marks, and when (RFC 3339) for the events.
+struct Marked {
+    outcome: Outcome,
+    records: Vec<Value>,
+    at: String,
+}
+
+/// Applies `marks` to session `sid` as `user` (the caller has checked the
+/// request) and builds what every kind of mark shares.
+fn mark_effects(app: &App, sid: &str, user: &User, marks: &[Mark]) -> Result<Marked, AppError> {
+    let (records, ticket) = app.store.mark(sid, &user.id, marks)?;
+    Ok(Marked {
+        outcome: Outcome {
+            ticket: Some(ticket),
+            ..Outcome::default()
+        },
+        records: records.iter().map(|r| record_json(app, r)).collect(),
+        at: crate::store::now_rfc3339(),
+    })
+}
+
+/// `attendanceUpdated` to the session's attendance room, for one mark.
+fn updated_effect(
+    sid: &str,
+    student: &str,
+    status: Status,
+    rec: &Value,
+    by: &User,
+    at: &str,
+) -> Effect {
+    Effect::Room(
+        attendance_room(sid),
+        "attendanceUpdated",
+        json!({"session_id": sid, "student_id": student, "status": status.as_str(),
+               "attendanceRecord": rec, "updated_by": by.name, "updated_at": at}),
+    )
+}
+
 fn mark_one(app: &App, user: &User, arg: &Value, status: Status) -> Result<Outcome, AppError> {
     let sid = session_id(arg)?;
     let student = student_id(arg)?;
     let session = load_session(app, &sid)?;
     require_staff(app, user, &session.course_id)?;
     require_active(&session)?;
-    let (records, ticket) = app.store.mark(
+    let mut m = mark_effects(
+        app,
         &sid,
-        &user.id,
+        user,
         &[Mark {
             student_id: student.clone(),
             status,
@@ -531,21 +566,10 @@ fn mark_one(app: &App, user: &User, arg: &Value, status: Status) -> Result<Outco
             location: None,
         }],
     )?;
-    let rec = records
-        .first()
-        .map(|r| record_json(app, r))
-        .unwrap_or(Value::Null);
-    let now = crate::store::now_rfc3339();
-    let mut o = Outcome {
-        ticket: Some(ticket),
-        ..Outcome::default()
-    };
-    o.effects.push(Effect::Room(
-        attendance_room(&sid),
-        "attendanceUpdated",
-        json!({"session_id": sid, "student_id": student, "status": status.as_str(),
-               "attendanceRecord": rec, "updated_by": user.name, "updated_at": now}),
-    ));
+    let rec = m.records.pop().unwrap_or(Value::Null);
+    let mut o = m.outcome;
+    o.effects
+        .push(updated_effect(&sid, &student, status, &rec, user, &m.at));
     let confirm = if status == Status::Present {
         "studentMarkedPresent"
     } else {
@@ -583,13 +607,11 @@ fn bulk(app: &App, user: &User, arg: &Value) -> Result<Outcome, AppError> {
     let session = load_session(app, &sid)?;
     require_staff(app, user, &session.course_id)?;
     require_active(&session)?;
-    let (records, ticket) = app.store.mark(&sid, &user.id, &marks)?;
-    let list: Vec<Value> = records.iter().map(|r| record_json(app, r)).collect();
-    let now = crate::store::now_rfc3339();
-    let mut o = Outcome {
-        ticket: Some(ticket),
-        ..Outcome::default()
-    };
+    let Marked {
+        outcome: mut o,
+        records: list,
+        at: now,
+    } = mark_effects(app, &sid, user, &marks)?;
     o.effects.push(Effect::Room(
         attendance_room(&sid),
         "attendanceBulkUpdated",
@@ -627,13 +649,8 @@ pub(crate) fn end_session(app: &App, sid: &str, by: Option<&User>) -> Result<Out
     let final_data = json!({"session": session_json(&session), "attendanceRecords": records,
                             "statistics": stats_json(&stats)});
     let ended_at = session.ended_at.clone().unwrap_or_default();
-    let teacher_name = app
-        .store
-        .user(&session.teacher_id)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
+    let teacher_name = app.store.user_name(&session.teacher_id).ok().flatten();
+    let teacher_name = teacher_name.as_deref().unwrap_or("");
     let mut o = Outcome {
         ticket: Some(ticket),
         ..Outcome::default()
@@ -740,9 +757,10 @@ fn self_checkin(
             ));
         }
     }
-    let (records, ticket) = app.store.mark(
+    let mut m = mark_effects(
+        app,
         &sid,
-        &user.id,
+        user,
         &[Mark {
             student_id: user.id.clone(),
             status: Status::Present,
@@ -750,15 +768,8 @@ fn self_checkin(
             location,
         }],
     )?;
-    let rec = records
-        .first()
-        .map(|r| record_json(app, r))
-        .unwrap_or(Value::Null);
-    let now = crate::store::now_rfc3339();
-    let mut o = Outcome {
-        ticket: Some(ticket),
-        ..Outcome::default()
-    };
+    let rec = m.records.pop().unwrap_or(Value::Null);
+    let (mut o, now) = (m.outcome, m.at);
     o.effects.push(Effect::Emit(
         "attendanceMarked",
         json!({"success": true, "attendance": rec, "message": "Attendance marked successfully"}),
@@ -769,11 +780,13 @@ fn self_checkin(
         json!({"userId": user.id, "userName": user.name, "status": "present",
                "checkInTime": now, "sessionId": sid}),
     ));
-    o.effects.push(Effect::Room(
-        attendance_room(&sid),
-        "attendanceUpdated",
-        json!({"session_id": sid, "student_id": user.id, "status": "present",
-               "attendanceRecord": rec, "updated_by": user.name, "updated_at": now}),
+    o.effects.push(updated_effect(
+        &sid,
+        &user.id,
+        Status::Present,
+        &rec,
+        user,
+        &now,
     ));
     o.reply.insert("attendance".into(), rec);
     Ok(o)

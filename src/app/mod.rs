@@ -496,11 +496,16 @@ async fn idle_expiry(app: std::sync::Weak<App>) {
         let Some(a) = app.upgrade() else { return };
         let now = crate::store::now_ms();
         let idle_ms = a.config.session_idle.as_millis() as u64;
+        // Store the in-memory activity times (marks do not rewrite the
+        // session); made durable by the next group flush.
+        if let Err(e) = a.store.persist_activity() {
+            tracing::warn!(error = %e, "cannot store session activity");
+        }
         let Ok(sessions) = a.store.active_sessions() else {
             continue;
         };
         for s in sessions {
-            if now.saturating_sub(s.last_activity_ms) >= idle_ms {
+            if now.saturating_sub(a.store.last_activity(&s)) >= idle_ms {
                 match events::end_session(&a, &s.id, None) {
                     Ok(outcome) => {
                         if let Some(t) = outcome.ticket {

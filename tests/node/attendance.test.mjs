@@ -13,6 +13,8 @@
 //   rate limiting  - RATE_LIMIT / RATE_BURST
 //   durability     - 500 acked marks survive SIGKILL; restart mid-session;
 //                    a reconnecting teacher keeps control; CLI export
+//   late enrollment - students enrolled after the start get a record on
+//                    join, check-in or mark
 //   idle expiry    - SESSION_IDLE_SECS / IDLE_CHECK_SECS end untouched sessions
 //
 // Skipped with INTEROP_IMPL=node (there is no Node reference of the app).
@@ -1184,6 +1186,90 @@ describe("durability: acked marks survive SIGKILL, sessions survive restarts", {
     assert.equal(lines.filter((l) => l.includes(",present,")).length, N - 1);
     assert.match(lines.find((l) => l.startsWith(`${SID},d001,`)), /,absent,dt1,/);
     assert.match(lines.find((l) => l.startsWith(`${SID},d002,`)), /,present,d002,.*,self,,$/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("students enrolled after the session started", { skip: SKIP }, () => {
+  const SID = "late-1";
+  let dataDir;
+  let server;
+  let tok;
+  const clients = new Clients();
+
+  before(async () => {
+    dataDir = makeDataDir("late");
+    await importUsers(dataDir, [
+      { id: "lt1", email: "lt1@example.test", name: "Late Teacher", role: "teacher" },
+      ...["l01", "l02", "l03", "l04", "l05"].map((id) => ({ id, email: `${id}@example.test`, name: `Late ${id}` })),
+    ]);
+    await addCourse(dataDir, { id: "lc1", teachers: ["lt1"], students: ["l01"] });
+    tok = await mintTokens(dataDir, ["lt1", "l01", "l02", "l03", "l04", "l05"]);
+    server = await startRollcall(dataDir);
+  });
+
+  after(async () => {
+    clients.closeAll();
+    await server?.stop();
+    removeDataDir(dataDir);
+  });
+
+  test("joining, checking in or being marked creates their record; others still get not_found / forbidden", async () => {
+    const teacher = await clients.connect(server.url, tok.lt1);
+    const start = await ok(teacher, "startAttendanceSession", { session_id: SID, course_id: "lc1" });
+    assert.equal(start.totalStudents, 1);
+    clients.closeAll();
+    // Enrollment is an admin CLI change (one process at a time on the data directory).
+    assert.deepEqual(await server.stop(), { code: 0, signal: null });
+    await cli(dataDir, ["enroll", "--course", "lc1", "l02", "l03", "l04"]);
+    server = await startRollcall(dataDir);
+
+    const t = await clients.connect(server.url, tok.lt1);
+    await ok(t, "joinAttendanceSession", SID);
+    const [s2, s3, s5] = await clients.connectMany(server.url, [tok.l02, tok.l03, tok.l05]);
+
+    // l02 joins: an absent record appears at once.
+    const joined = waitFor(t, "studentJoinedAttendance", T);
+    await ok(s2, "joinAttendanceSession", SID);
+    assert.equal((await joined)[0].student_id, "l02");
+    let data = (await ok(t, "getAttendanceSessionData", SID)).data;
+    assert.deepEqual(data.statistics, { total: 2, present: 0, absent: 2, attendance_rate: 0 });
+    assertRecord(byStudent(data.attendanceRecords).l02, { status: "absent", marked_by: null, method: "initial", student_name: "Late l02" });
+    // Joining again changes nothing.
+    await ok(s2, "joinAttendanceSession", SID);
+    assert.equal((await ok(t, "getAttendanceSessionData", SID)).data.statistics.total, 2);
+
+    // l03 checks in without having joined; the staff room sees it.
+    const upd = waitFor(t, "attendanceUpdated", T);
+    const marked = await ok(s3, "markAttendance", { sessionId: SID });
+    assertRecord(marked.attendance, { student_id: "l03", status: "present", marked_by: "l03", method: "self" });
+    assert.equal((await upd)[0].student_id, "l03");
+
+    // The teacher marks l04, who never connected.
+    const m = await ok(t, "markStudentPresent", { session_id: SID, student_id: "l04" });
+    assertRecord(m.attendanceRecord, { student_id: "l04", status: "present", marked_by: "lt1", method: "teacher", student_name: "Late l04" });
+    // ...and in a bulk update, with a known student.
+    const b = await ok(t, "bulkUpdateAttendance", {
+      session_id: SID,
+      attendanceUpdates: [
+        { student_id: "l01", status: "present" },
+        { student_id: "l02", status: "present" },
+      ],
+    });
+    assert.equal(b.totalUpdated, 2);
+
+    // Not enrolled: refused as before, and nothing is created.
+    await refused(t, "markStudentPresent", { session_id: SID, student_id: "l05" }, "not_found");
+    await refused(t, "bulkUpdateAttendance", { session_id: SID, attendanceUpdates: [{ student_id: "l05", status: "present" }] }, "not_found");
+    await refused(s5, "joinAttendanceSession", SID, "forbidden");
+    await refused(s5, "markAttendance", { sessionId: SID }, "forbidden");
+
+    data = (await ok(t, "getAttendanceSessionData", SID)).data;
+    assert.deepEqual(data.statistics, { total: 4, present: 4, absent: 0, attendance_rate: 100 });
+    assert.deepEqual(data.attendanceRecords.map((r) => r.student_id), ["l01", "l02", "l03", "l04"]);
+    const end = await ok(t, "endAttendanceSession", SID);
+    assert.deepEqual(end.final_statistics, { present: 4, absent: 0, total: 4 });
   });
 });
 
