@@ -72,7 +72,8 @@ impl Recorder {
 
 /// Echoes every message (text as text, binary as binary), except the text
 /// message `flood`, which it answers with ten messages `f0`..`f9` sent one
-/// by one with `conn.send`. Records every `on_close` reason.
+/// by one with `conn.send`, and `violate`, on which it closes the session as
+/// a protocol violation (ParseError). Records every `on_close` reason.
 struct TestHandler(Recorder);
 
 impl EngineHandler for TestHandler {
@@ -82,6 +83,10 @@ impl EngineHandler for TestHandler {
 
     fn on_message(&self, conn: &Arc<Connection>, _state: &(), msg: Message) {
         match msg {
+            Message::Text(t) if t.as_str() == "violate" => {
+                // What an upper layer does on a protocol violation inside a message.
+                conn.close_with(CloseReason::ParseError);
+            }
             Message::Text(t) if t.as_str() == "flood" => {
                 for i in 0..10 {
                     let _ = conn.send(Frame::message(&format!("f{i}")));
@@ -621,15 +626,49 @@ async fn polling_client_close_releases_pending_get() {
 }
 
 /// Rule: a POST with a packet that is not Engine.IO (`9x`) closes the session
-/// (ParseError); a later GET gets 400 code 1.
+/// (ParseError) and is answered 400 code 3; a later GET gets 400 code 1.
 #[tokio::test]
 async fn polling_bad_packet_closes_session() {
     let (addr, rec) = start(quiet().build()).await;
     let (sid, _) = handshake(addr).await;
-    let r = post(addr, &sid, b"9x").await;
-    assert_ne!(r.text(), "ok", "a bad packet was accepted");
+    assert_error(&post(addr, &sid, b"9x").await, 400, 3, "Bad request");
     assert_eq!(rec.wait_closes(1).await, [CloseReason::ParseError]);
     assert_error(&get(addr, &sid).await, 400, 1, "Session ID unknown");
+}
+
+/// Rule: every protocol violation in a POST is answered alike, 400 code 3
+/// with the session closed (ParseError): a client ping `2`, a client open
+/// `0`, and a violation the upper layer finds in a message. Records before
+/// the violation are still delivered; records after it are not. A client
+/// close `1` is not a violation: `ok`.
+#[tokio::test]
+async fn polling_protocol_violations_answer_400() {
+    let (addr, rec) = start(quiet().build()).await;
+    let bodies: [&[u8]; 4] = [b"4a\x1e2\x1e4b", b"0", b"4a\x1e0{}", b"4violate\x1e4b"];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let (sid, _) = handshake(addr).await;
+        let pending = spawn_get(addr, &sid);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = post(addr, &sid, body).await;
+        assert_error(&r, 400, 3, "Bad request");
+        let closes = rec.wait_closes(i + 1).await;
+        assert_eq!(closes[i], CloseReason::ParseError, "{body:?}");
+        // The held GET gets what was queued before the violation (and the
+        // `1`); nothing after the violation was handled.
+        let r = timeout(WAIT, pending).await.unwrap().unwrap();
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert!(!text.contains("4b"), "{body:?}: {text:?}");
+        if body.starts_with(b"4a") {
+            assert!(text.starts_with("4a"), "{body:?}: {text:?}");
+        } else {
+            assert_eq!(text, "1", "{body:?}");
+        }
+        assert_error(&get(addr, &sid).await, 400, 1, "Session ID unknown");
+    }
+    let (sid, _) = handshake(addr).await;
+    assert_ok(&post(addr, &sid, b"1").await);
+    assert_eq!(rec.wait_closes(5).await[4], CloseReason::ClientClose);
 }
 
 /// Rule (heartbeat, polling): without a pong, the session is gone
