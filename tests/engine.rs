@@ -755,6 +755,47 @@ async fn websocket_pong_keeps_connection_open() {
     assert!(rec.closes().is_empty(), "closed: {:?}", rec.closes());
 }
 
+/// Rule (heartbeat): after a pong the next ping is due pingInterval after the
+/// pong, even when pingTimeout is longer than pingInterval (the driver does
+/// not keep sleeping until the answered ping's deadline); without a pong the
+/// session ends pingTimeout after the ping.
+#[tokio::test]
+async fn next_ping_follows_the_pong_when_ping_timeout_is_long() {
+    let interval = Duration::from_millis(200);
+    let long_timeout = Duration::from_millis(2000);
+    let cfg = config()
+        .ping_interval(interval)
+        .ping_timeout(long_timeout)
+        .build();
+    let (addr, rec) = start(cfg).await;
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    open_packet(&ws_text(&mut ws).await);
+    for _ in 0..3 {
+        assert_eq!(ws_text(&mut ws).await, "2");
+        let pong_at = Instant::now();
+        ws_send(&mut ws, "3").await;
+        assert_eq!(ws_text(&mut ws).await, "2");
+        let gap = pong_at.elapsed();
+        assert!(
+            gap >= interval - Duration::from_millis(20) && gap < Duration::from_millis(1000),
+            "next ping {gap:?} after the pong, expected about {interval:?}"
+        );
+        ws_send(&mut ws, "3").await;
+    }
+    // Unanswered: closed pingTimeout after the ping, not earlier.
+    assert_eq!(ws_text(&mut ws).await, "2");
+    let ping_at = Instant::now();
+    ws_closed(&mut ws).await;
+    let waited = ping_at.elapsed();
+    assert!(
+        waited >= long_timeout - Duration::from_millis(50) && waited < long_timeout * 2,
+        "closed {waited:?} after the ping, expected about {long_timeout:?}"
+    );
+    assert_eq!(rec.wait_closes(1).await, [CloseReason::PingTimeout]);
+}
+
 /// Rule (heartbeat, WebSocket): without pongs the server closes the socket
 /// within about pingInterval + pingTimeout (PingTimeout).
 #[tokio::test]

@@ -590,7 +590,15 @@ pub(crate) fn handle_packet<H: EngineHandler>(
         Packet::Binary(b) => deliver(inner, session, Message::Binary(b)),
         Packet::Pong(_) => {
             let mut g = conn.inner.lock();
+            let awaited = g.pong_deadline.is_some();
             conn.on_pong_locked(&mut g, Instant::now());
+            if awaited {
+                // The driver sleeps until the pong deadline; wake it so that
+                // it sleeps until the next ping instead (pingInterval after
+                // this pong), which comes first when pingTimeout is longer
+                // than pingInterval.
+                conn.driver_notify.notify_one();
+            }
             g.closed.is_none()
         }
         Packet::Close => {
