@@ -48,14 +48,15 @@ impl WsError {
 }
 
 /// How far ahead of the bytes received the decoder reserves buffer room
-/// for a frame in progress (the buffer then at most doubles at a time).
-pub const RESERVE_AHEAD: usize = 16 * 1024;
+/// for a frame in progress (beyond this, the buffer at most doubles at a time).
+const RESERVE_AHEAD: usize = 16 * 1024;
 
 /// Incremental decoder of client frames, with message reassembly.
 ///
 /// Memory follows the data received, not the lengths announced: for a frame
-/// still arriving, room is reserved in steps (see [`RESERVE_AHEAD`]), and a
-/// fragmented message is accumulated as its fragments arrive.
+/// still arriving, room is reserved in steps (at least 16 KiB ahead, at most
+/// doubling), and a fragmented message is accumulated as its fragments
+/// arrive.
 #[derive(Debug)]
 pub struct WsDecoder {
     max_message: usize,
