@@ -16,6 +16,8 @@
 //! the socket. Namespace `/custom`: emits `auth` on connection. Other
 //! namespaces are refused with `Invalid namespace`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,11 +113,6 @@ fn main_namespace() -> NamespaceSetup {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
     let mut config = SocketIoConfig::builder()
         .engine(|e| {
             e.ping_interval(env_ms("PING_INTERVAL", 300))
@@ -134,8 +131,7 @@ async fn main() -> std::io::Result<()> {
     let io = SocketIo::new(config.build());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
-    let listener = rollcall::http::bind(&host, port).await?;
-    println!("listening on {}", listener.local_addr()?);
+    let listener = common::bind_from_env(3000).await?;
     io.serve(listener).await;
     Ok(())
 }

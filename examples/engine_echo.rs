@@ -10,6 +10,8 @@
 //! cargo run --example engine_echo
 //! ```
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,11 +39,6 @@ impl EngineHandler for Echo {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
     let config = EngineConfig::builder()
         .path("/engine.io/")
         .ping_interval(Duration::from_millis(300))
@@ -49,8 +46,7 @@ async fn main() -> std::io::Result<()> {
         .max_payload(1_000_000)
         .cors(Cors::any())
         .build();
-    let listener = rollcall::http::bind(&host, port).await?;
-    println!("listening on {}", listener.local_addr()?);
+    let listener = common::bind_from_env(3000).await?;
     Engine::new(config, Echo).serve(listener).await;
     Ok(())
 }

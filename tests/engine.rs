@@ -72,7 +72,8 @@ impl Recorder {
 
 /// Echoes every message (text as text, binary as binary), except the text
 /// message `flood`, which it answers with ten messages `f0`..`f9` sent one
-/// by one with `conn.send`. Records every `on_close` reason.
+/// by one with `conn.send`, and `violate`, on which it closes the session as
+/// a protocol violation (ParseError). Records every `on_close` reason.
 struct TestHandler(Recorder);
 
 impl EngineHandler for TestHandler {
@@ -82,6 +83,10 @@ impl EngineHandler for TestHandler {
 
     fn on_message(&self, conn: &Arc<Connection>, _state: &(), msg: Message) {
         match msg {
+            Message::Text(t) if t.as_str() == "violate" => {
+                // What an upper layer does on a protocol violation inside a message.
+                conn.close_with(CloseReason::ParseError);
+            }
             Message::Text(t) if t.as_str() == "flood" => {
                 for i in 0..10 {
                     let _ = conn.send(Frame::message(&format!("f{i}")));
@@ -642,15 +647,49 @@ async fn polling_client_close_releases_pending_get() {
 }
 
 /// Rule: a POST with a packet that is not Engine.IO (`9x`) closes the session
-/// (ParseError); a later GET gets 400 code 1.
+/// (ParseError) and is answered 400 code 3; a later GET gets 400 code 1.
 #[tokio::test]
 async fn polling_bad_packet_closes_session() {
     let (addr, rec) = start(quiet().build()).await;
     let (sid, _) = handshake(addr).await;
-    let r = post(addr, &sid, b"9x").await;
-    assert_ne!(r.text(), "ok", "a bad packet was accepted");
+    assert_error(&post(addr, &sid, b"9x").await, 400, 3, "Bad request");
     assert_eq!(rec.wait_closes(1).await, [CloseReason::ParseError]);
     assert_error(&get(addr, &sid).await, 400, 1, "Session ID unknown");
+}
+
+/// Rule: every protocol violation in a POST is answered alike, 400 code 3
+/// with the session closed (ParseError): a client ping `2`, a client open
+/// `0`, and a violation the upper layer finds in a message. Records before
+/// the violation are still delivered; records after it are not. A client
+/// close `1` is not a violation: `ok`.
+#[tokio::test]
+async fn polling_protocol_violations_answer_400() {
+    let (addr, rec) = start(quiet().build()).await;
+    let bodies: [&[u8]; 4] = [b"4a\x1e2\x1e4b", b"0", b"4a\x1e0{}", b"4violate\x1e4b"];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let (sid, _) = handshake(addr).await;
+        let pending = spawn_get(addr, &sid);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = post(addr, &sid, body).await;
+        assert_error(&r, 400, 3, "Bad request");
+        let closes = rec.wait_closes(i + 1).await;
+        assert_eq!(closes[i], CloseReason::ParseError, "{body:?}");
+        // The held GET gets what was queued before the violation (and the
+        // `1`); nothing after the violation was handled.
+        let r = timeout(WAIT, pending).await.unwrap().unwrap();
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert!(!text.contains("4b"), "{body:?}: {text:?}");
+        if body.starts_with(b"4a") {
+            assert!(text.starts_with("4a"), "{body:?}: {text:?}");
+        } else {
+            assert_eq!(text, "1", "{body:?}");
+        }
+        assert_error(&get(addr, &sid).await, 400, 1, "Session ID unknown");
+    }
+    let (sid, _) = handshake(addr).await;
+    assert_ok(&post(addr, &sid, b"1").await);
+    assert_eq!(rec.wait_closes(5).await[4], CloseReason::ClientClose);
 }
 
 /// Rule (heartbeat, polling): without a pong, the session is gone
@@ -735,6 +774,47 @@ async fn websocket_pong_keeps_connection_open() {
     ws_send(&mut ws, "4alive").await;
     assert_eq!(ws_data(&mut ws).await, WsMessage::text("4alive"));
     assert!(rec.closes().is_empty(), "closed: {:?}", rec.closes());
+}
+
+/// Rule (heartbeat): after a pong the next ping is due pingInterval after the
+/// pong, even when pingTimeout is longer than pingInterval (the driver does
+/// not keep sleeping until the answered ping's deadline); without a pong the
+/// session ends pingTimeout after the ping.
+#[tokio::test]
+async fn next_ping_follows_the_pong_when_ping_timeout_is_long() {
+    let interval = Duration::from_millis(200);
+    let long_timeout = Duration::from_millis(2000);
+    let cfg = config()
+        .ping_interval(interval)
+        .ping_timeout(long_timeout)
+        .build();
+    let (addr, rec) = start(cfg).await;
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    open_packet(&ws_text(&mut ws).await);
+    for _ in 0..3 {
+        assert_eq!(ws_text(&mut ws).await, "2");
+        let pong_at = Instant::now();
+        ws_send(&mut ws, "3").await;
+        assert_eq!(ws_text(&mut ws).await, "2");
+        let gap = pong_at.elapsed();
+        assert!(
+            gap >= interval - Duration::from_millis(20) && gap < Duration::from_millis(1000),
+            "next ping {gap:?} after the pong, expected about {interval:?}"
+        );
+        ws_send(&mut ws, "3").await;
+    }
+    // Unanswered: closed pingTimeout after the ping, not earlier.
+    assert_eq!(ws_text(&mut ws).await, "2");
+    let ping_at = Instant::now();
+    ws_closed(&mut ws).await;
+    let waited = ping_at.elapsed();
+    assert!(
+        waited >= long_timeout - Duration::from_millis(50) && waited < long_timeout * 2,
+        "closed {waited:?} after the ping, expected about {long_timeout:?}"
+    );
+    assert_eq!(rec.wait_closes(1).await, [CloseReason::PingTimeout]);
 }
 
 /// Rule (heartbeat, WebSocket): without pongs the server closes the socket

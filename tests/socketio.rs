@@ -11,7 +11,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use rollcall::socketio::{
-    ConnectError, DisconnectReason, NamespaceSetup, Payload, SocketIo, SocketIoConfig,
+    ConnectBufferLimit, ConnectError, DisconnectReason, NamespaceSetup, Payload, SocketIo,
+    SocketIoConfig,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -417,4 +418,136 @@ async fn client_disconnect_and_malformed_packets() {
     let r = reasons.lock().clone();
     assert!(r.contains(&DisconnectReason::ClientNamespaceDisconnect));
     assert!(r.contains(&DisconnectReason::ParseError));
+}
+
+/// Starts a server with `config`, namespace `/` (event `echo` is emitted
+/// back) and namespace `/slow`, whose middleware takes 300 ms and whose
+/// connection handler runs `on_connection` after registering the same
+/// `echo` handler and recording disconnect reasons.
+async fn start_slow(
+    config: SocketIoConfig,
+    on_connection: impl Fn() + Send + Sync + 'static,
+) -> (SocketAddr, Arc<Mutex<Vec<DisconnectReason>>>) {
+    let io = SocketIo::new(config);
+    let echo = |s: &Arc<rollcall::socketio::Socket>, p: Payload, _| {
+        let _ = s.emit("echo", &p);
+    };
+    io.ns("/", move |socket| socket.on("echo", echo));
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    io.ns_with(
+        "/slow",
+        NamespaceSetup::new(move |socket| {
+            let r = r.clone();
+            socket.on_disconnect(move |_, reason| r.lock().push(reason));
+            socket.on("echo", echo);
+            on_connection();
+        })
+        .middleware(|_| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(io.serve(listener));
+    (addr, reasons)
+}
+
+fn quiet_config() -> rollcall::socketio::SocketIoConfigBuilder {
+    SocketIoConfig::builder().engine(|e| {
+        e.ping_interval(Duration::from_millis(2000))
+            .ping_timeout(Duration::from_millis(1000))
+    })
+}
+
+/// Rule: what a client sends for a namespace while its CONNECT is in
+/// progress is kept up to the connect buffer limit (packets and bytes) and
+/// handled after the CONNECT; a client going over either limit is closed,
+/// and other clients (on the same namespace or another) carry on.
+#[tokio::test]
+async fn connect_buffer_is_bounded_per_client() {
+    let limit = ConnectBufferLimit {
+        packets: 4,
+        bytes: 200,
+    };
+    let config = quiet_config().connect_buffer(limit).build();
+    assert_eq!(ConnectBufferLimit::default().packets, 128);
+    let (addr, _) = start_slow(config, || {}).await;
+    let mut other = ws(addr).await;
+    connect_main(&mut other).await;
+
+    // Within the limits: all four are handled, in order, after the CONNECT.
+    let mut within = ws(addr).await;
+    send(&mut within, "40/slow,").await;
+    for i in 0..4 {
+        send(&mut within, &format!("42/slow,[\"echo\",{i}]")).await;
+    }
+    assert!(next(&mut within).await.unwrap().starts_with("40/slow,"));
+    for i in 0..4 {
+        assert_eq!(
+            next(&mut within).await.unwrap(),
+            format!("42/slow,[\"echo\",{i}]")
+        );
+    }
+
+    // One packet too many.
+    let mut flood = ws(addr).await;
+    send(&mut flood, "40/slow,").await;
+    for i in 0..5 {
+        send(&mut flood, &format!("42/slow,[\"echo\",{i}]")).await;
+    }
+    closed(&mut flood).await;
+
+    // Too many bytes (one packet of about 300).
+    let mut big = ws(addr).await;
+    send(&mut big, "40/slow,").await;
+    send(
+        &mut big,
+        &format!("42/slow,[\"echo\",\"{}\"]", "x".repeat(300)),
+    )
+    .await;
+    closed(&mut big).await;
+
+    // Everyone else is unaffected.
+    send(&mut other, "42[\"echo\",\"still\"]").await;
+    assert_eq!(next(&mut other).await.unwrap(), r#"42["echo","still"]"#);
+    send(&mut within, "42/slow,[\"echo\",\"too\"]").await;
+    assert_eq!(
+        next(&mut within).await.unwrap(),
+        r#"42/slow,["echo","too"]"#
+    );
+}
+
+/// Rule: when the transport closes while the connection handler runs, the
+/// socket is disconnected with the real reason ("transport close"), not
+/// "forced close".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_close_during_the_connection_handler_keeps_its_reason() {
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let e = entered.clone();
+    let (addr, reasons) = start_slow(quiet_config().build(), move || {
+        e.notify_one();
+        // Still inside the handler when the client goes away.
+        std::thread::sleep(Duration::from_millis(500));
+    })
+    .await;
+    let mut c = ws(addr).await;
+    send(&mut c, "40/slow,").await;
+    timeout(WAIT, entered.notified()).await.unwrap();
+    c.close(None).await.unwrap();
+    drop(c);
+    let got = timeout(WAIT, async {
+        loop {
+            if let Some(r) = reasons.lock().first().copied() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the socket was never disconnected");
+    assert_eq!(got, DisconnectReason::TransportClose);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(reasons.lock().len(), 1, "reported twice");
 }

@@ -66,73 +66,9 @@ impl<'a> Input<'a> {
     }
 }
 
-/// A masked client frame, as a WebSocket client writes it.
-pub fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(payload.len() + 14);
-    v.push(if fin { 0x80 } else { 0 } | (opcode & 0x0f));
-    let len = payload.len();
-    if len < 126 {
-        v.push(0x80 | len as u8);
-    } else if len <= 0xffff {
-        v.push(0x80 | 126);
-        v.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        v.push(0x80 | 127);
-        v.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    v.extend_from_slice(&mask);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
-}
-
-/// One frame written by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerFrame {
-    /// The opcode (1 text, 2 binary, 8 close, 10 pong).
-    pub opcode: u8,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-/// Takes the complete frames off the front of `buf` (what a server wrote).
-/// Panics if the server broke RFC 6455: a masked or fragmented frame,
-/// reserved bits, or a control frame over 125 bytes.
-pub fn parse_server_frames(buf: &mut Vec<u8>) -> Vec<ServerFrame> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    loop {
-        let b = &buf[pos..];
-        if b.len() < 2 {
-            break;
-        }
-        assert_eq!(b[0] & 0xf0, 0x80, "server frame: FIN unset or RSV bits set");
-        assert_eq!(b[1] & 0x80, 0, "server frame is masked");
-        let opcode = b[0] & 0x0f;
-        let (len, hlen) = match b[1] & 0x7f {
-            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-            127 if b.len() >= 10 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&b[2..10]);
-                (u64::from_be_bytes(n) as usize, 10)
-            }
-            126 | 127 => break,
-            n => (n as usize, 2),
-        };
-        if opcode >= 8 {
-            assert!(len <= 125, "server control frame over 125 bytes");
-        }
-        if b.len() < hlen + len {
-            break;
-        }
-        out.push(ServerFrame {
-            opcode,
-            payload: b[hlen..hlen + len].to_vec(),
-        });
-        pos += hlen + len;
-    }
-    buf.drain(..pos);
-    out
-}
+// The WebSocket client codec (masked client frames, parsing the server's
+// frames) is the library's own test-support one.
+pub use rollcall::engine::ws::testing::{client_frame, parse_server_frames, ServerFrame};
 
 /// Nesting depth of a JSON value (scalars 0, `[]` 1, `[[]]` 2).
 pub fn json_depth(v: &Value) -> usize {

@@ -566,14 +566,13 @@ impl<H: EngineHandler> Engine<H> {
         let (packets, err) = decode_payload(body);
         for p in packets {
             if !self.on_packet(session, p) {
-                return polling_ok();
+                return post_answer(conn);
             }
         }
         if err.is_some() {
             conn.close_with(CloseReason::ParseError);
-            return error_response(HttpError::BadRequest);
         }
-        polling_ok()
+        post_answer(conn)
     }
 
     /// Handles one packet that arrived by POST; returns false once the session is closed.
@@ -595,7 +594,15 @@ pub(crate) fn handle_packet<H: EngineHandler>(
         Packet::Binary(b) => deliver(inner, session, Message::Binary(b)),
         Packet::Pong(_) => {
             let mut g = conn.inner.lock();
+            let awaited = g.pong_deadline.is_some();
             conn.on_pong_locked(&mut g, Instant::now());
+            if awaited {
+                // The driver sleeps until the pong deadline; wake it so that
+                // it sleeps until the next ping instead (pingInterval after
+                // this pong), which comes first when pingTimeout is longer
+                // than pingInterval.
+                conn.driver_notify.notify_one();
+            }
             g.closed.is_none()
         }
         Packet::Close => {
@@ -647,6 +654,18 @@ fn polling_response(body: Vec<u8>) -> Response<Body> {
 
 fn polling_ok() -> Response<Body> {
     response(200, Some("text/html"), Bytes::from_static(b"ok"))
+}
+
+/// The answer to a POST whose packets have been handled: error 3 when the
+/// session ended on a protocol violation (an undecodable record, a `0` or
+/// `2` from the client, or a violation the upper layer found in a message),
+/// else `ok` (also when the client closed the session with `1`).
+fn post_answer(conn: &Connection) -> Response<Body> {
+    if conn.inner.lock().closed == Some(CloseReason::ParseError) {
+        error_response(HttpError::BadRequest)
+    } else {
+        polling_ok()
+    }
 }
 
 /// The per-session driver: sends pings, enforces the pong deadline, and on

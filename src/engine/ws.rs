@@ -47,7 +47,16 @@ impl WsError {
     }
 }
 
+/// How far ahead of the bytes received the decoder reserves buffer room
+/// for a frame in progress (beyond this, the buffer at most doubles at a time).
+const RESERVE_AHEAD: usize = 16 * 1024;
+
 /// Incremental decoder of client frames, with message reassembly.
+///
+/// Memory follows the data received, not the lengths announced: for a frame
+/// still arriving, room is reserved in steps (at least 16 KiB ahead, at most
+/// doubling), and a fragmented message is accumulated as its fragments
+/// arrive.
 #[derive(Debug)]
 pub struct WsDecoder {
     max_message: usize,
@@ -144,10 +153,16 @@ impl WsDecoder {
             return Err(WsError::TooBig);
         }
         let len = len as usize;
-        if buf.len() < pos + 4 + len {
-            if buf.capacity() < pos + 4 + len {
-                buf.reserve(pos + 4 + len - buf.len());
-            }
+        let total = pos + 4 + len;
+        if buf.len() < total {
+            // Make room for the rest of the frame in steps that follow the
+            // data that actually arrives (at least `RESERVE_AHEAD`, at most
+            // what is buffered already, so the buffer grows geometrically),
+            // never the whole announced length at once: a peer announcing
+            // a large frame and sending nothing must not cost `max_message`
+            // bytes of memory.
+            let want = (total - buf.len()).min(RESERVE_AHEAD.max(buf.len()));
+            buf.reserve(want);
             return Ok(None);
         }
         let mask = [buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]];
@@ -212,18 +227,19 @@ pub fn pong_frame(payload: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// Encodes a masked client frame (test helper).
-    pub(crate) fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut v = vec![if fin { 0x80 } else { 0 } | opcode];
+/// The client side of the framing, for tests and fuzz targets: encoding
+/// masked client frames and parsing what the server wrote. Not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    /// A masked client frame, as a WebSocket client writes it (the opcode is
+    /// truncated to 4 bits; the length uses the shortest encoding).
+    pub fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(payload.len() + 14);
+        v.push(if fin { 0x80 } else { 0 } | (opcode & 0x0f));
         let len = payload.len();
         if len < 126 {
             v.push(0x80 | len as u8);
-        } else if len <= 65535 {
+        } else if len <= 0xffff {
             v.push(0x80 | 126);
             v.extend_from_slice(&(len as u16).to_be_bytes());
         } else {
@@ -233,6 +249,105 @@ pub(crate) mod tests {
         v.extend_from_slice(&mask);
         v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         v
+    }
+
+    /// One frame written by the server.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ServerFrame {
+        /// The opcode (1 text, 2 binary, 8 close, 10 pong).
+        pub opcode: u8,
+        /// The payload.
+        pub payload: Vec<u8>,
+    }
+
+    /// Takes the complete frames off the front of `buf` (what a server
+    /// wrote), leaving an incomplete last frame in place. Panics if the
+    /// server broke RFC 6455: a masked or fragmented frame, reserved bits,
+    /// or a control frame over 125 bytes.
+    pub fn parse_server_frames(buf: &mut Vec<u8>) -> Vec<ServerFrame> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            let b = &buf[pos..];
+            if b.len() < 2 {
+                break;
+            }
+            assert_eq!(b[0] & 0xf0, 0x80, "server frame: FIN unset or RSV bits set");
+            assert_eq!(b[1] & 0x80, 0, "server frame is masked");
+            let opcode = b[0] & 0x0f;
+            let (len, hlen) = match b[1] & 0x7f {
+                126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+                127 if b.len() >= 10 => {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&b[2..10]);
+                    (u64::from_be_bytes(n) as usize, 10)
+                }
+                126 | 127 => break,
+                n => (n as usize, 2),
+            };
+            if opcode >= 8 {
+                assert!(len <= 125, "server control frame over 125 bytes");
+            }
+            if b.len() < hlen + len {
+                break;
+            }
+            out.push(ServerFrame {
+                opcode,
+                payload: b[hlen..hlen + len].to_vec(),
+            });
+            pos += hlen + len;
+        }
+        buf.drain(..pos);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame with a fixed mask.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        testing::client_frame(fin, opcode, payload, [0x12, 0x34, 0x56, 0x78])
+    }
+
+    #[test]
+    fn announced_length_is_not_reserved_up_front() {
+        const MAX: usize = 1_000_000;
+        let mut d = WsDecoder::new(MAX);
+        let frame = client_frame(true, 2, &vec![7u8; MAX]);
+        // Header (2 + 8 length bytes) and mask only: nothing of the payload.
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&frame[..14]);
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        assert!(
+            buf.capacity() <= RESERVE_AHEAD + 64,
+            "reserved {} bytes for a frame that has not arrived",
+            buf.capacity()
+        );
+        // Arriving in reads of 4 KiB, the buffer stays within a small
+        // multiple of what arrived (geometric growth), and the frame still
+        // decodes whole.
+        let mut fed = 14;
+        loop {
+            let n = 4096.min(frame.len() - fed);
+            buf.extend_from_slice(&frame[fed..fed + n]);
+            fed += n;
+            let ev = d.decode(&mut buf).unwrap();
+            if fed == frame.len() {
+                assert!(
+                    matches!(ev, Some(WsEvent::Binary(b)) if b.len() == MAX && b.iter().all(|&x| x == 7))
+                );
+                break;
+            }
+            assert_eq!(ev, None);
+            assert!(
+                buf.capacity() <= 4 * buf.len() + 2 * RESERVE_AHEAD,
+                "capacity {} with {} bytes received",
+                buf.capacity(),
+                buf.len()
+            );
+        }
     }
 
     #[test]

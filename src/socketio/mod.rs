@@ -22,5 +22,5 @@ pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceSetup};
 pub use packet::{Limits, Payload};
 pub use recovery::RecoveryConfig;
-pub use server::{SocketIo, SocketIoConfig, SocketIoConfigBuilder};
+pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};
 pub use socket::{AckError, AckSender, DisconnectReason, Extensions, Socket};

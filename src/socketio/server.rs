@@ -31,6 +31,35 @@ pub struct SocketIoConfig {
     pub limits: Limits,
     /// Connection state recovery (default off).
     pub recovery: Option<RecoveryConfig>,
+    /// How much a client may send for a namespace while its CONNECT is
+    /// still being processed (async middlewares running).
+    pub connect_buffer: ConnectBufferLimit,
+}
+
+/// Bounds the packets a connection may send for a namespace whose CONNECT
+/// is still in progress; they are kept and handled once the socket is
+/// connected. A client that sends more is closed (Engine.IO close reason
+/// "connect buffer overflow"; its other sockets see "forced close"); other
+/// connections are not affected. Well-behaved clients send nothing for a
+/// namespace before its CONNECT is answered, so the defaults are small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectBufferLimit {
+    /// Most packets kept per namespace being connected (default 128).
+    pub packets: usize,
+    /// Most bytes kept per namespace being connected, counted as the
+    /// packets' Engine.IO message sizes with their binary attachments
+    /// (default 1 MiB, so a single packet within the default `maxPayload`
+    /// always fits).
+    pub bytes: usize,
+}
+
+impl Default for ConnectBufferLimit {
+    fn default() -> Self {
+        ConnectBufferLimit {
+            packets: 128,
+            bytes: 1 << 20,
+        }
+    }
 }
 
 impl SocketIoConfig {
@@ -41,6 +70,7 @@ impl SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
             recovery: None,
+            connect_buffer: ConnectBufferLimit::default(),
         }
     }
 }
@@ -62,6 +92,7 @@ pub struct SocketIoConfigBuilder {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    connect_buffer: ConnectBufferLimit,
 }
 
 impl SocketIoConfigBuilder {
@@ -85,6 +116,12 @@ impl SocketIoConfigBuilder {
         self.recovery = Some(config);
         self
     }
+    /// Bounds what a client may send for a namespace while its CONNECT is
+    /// in progress (see [`ConnectBufferLimit`]).
+    pub fn connect_buffer(mut self, limit: ConnectBufferLimit) -> Self {
+        self.connect_buffer = limit;
+        self
+    }
     /// Finishes the configuration.
     pub fn build(self) -> SocketIoConfig {
         SocketIoConfig {
@@ -92,6 +129,7 @@ impl SocketIoConfigBuilder {
             connect_timeout: self.connect_timeout,
             limits: self.limits,
             recovery: self.recovery,
+            connect_buffer: self.connect_buffer,
         }
     }
 }
@@ -102,6 +140,7 @@ pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    connect_buffer: ConnectBufferLimit,
     namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
 }
@@ -162,6 +201,7 @@ impl SocketIo {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
             recovery: config.recovery,
+            connect_buffer: config.connect_buffer,
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
         });
@@ -242,16 +282,24 @@ impl SocketIo {
 
 enum NsSlot {
     /// CONNECT is being processed; packets for the namespace wait here.
-    Connecting(Vec<Packet>),
+    Connecting(Pending),
     Connected(Arc<Socket>),
+}
+
+/// Packets waiting for a CONNECT to complete, and their size in bytes.
+#[derive(Default)]
+struct Pending {
+    packets: Vec<Packet>,
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct ConnInner {
     slots: HashMap<String, NsSlot>,
-    /// A binary packet waiting for its attachments.
-    partial: Option<Packet>,
-    closed: bool,
+    /// A binary packet waiting for its attachments, with the size so far.
+    partial: Option<(Packet, usize)>,
+    /// Set once the Engine.IO session has ended, with the reason sockets get.
+    closed: Option<DisconnectReason>,
 }
 
 /// Socket.IO state of one Engine.IO connection.
@@ -312,17 +360,18 @@ impl EngineHandler for SioHandler {
                     } else {
                         Packet::decode(t.as_str(), &self.server.limits).map(|p| {
                             if p.attachment_count > 0 {
-                                g.partial = Some(p);
+                                g.partial = Some((p, t.len()));
                                 None
                             } else {
-                                Some(p)
+                                Some((p, t.len()))
                             }
                         })
                     }
                 }
                 Message::Binary(b) => match g.partial.as_mut() {
                     None => Err(ParseError::UnexpectedAttachment),
-                    Some(p) => {
+                    Some((p, size)) => {
+                        *size += b.len();
                         p.attachments.push(b);
                         if p.attachments.len() == p.attachment_count {
                             Ok(g.partial.take())
@@ -342,19 +391,19 @@ impl EngineHandler for SioHandler {
                 }
             }
         };
-        if let Some(p) = packet {
-            self.dispatch(conn, state, p);
+        if let Some((p, size)) = packet {
+            self.dispatch(conn, state, p, size);
         }
     }
 
     fn on_close(&self, _conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+        let reason = DisconnectReason::from_close(&reason);
         let slots = {
             let mut g = state.inner.lock();
-            g.closed = true;
+            g.closed = Some(reason);
             std::mem::take(&mut g.slots)
         };
         state.joined.notify_one();
-        let reason = DisconnectReason::from_close(&reason);
         for slot in slots.into_values() {
             if let NsSlot::Connected(s) = slot {
                 s.closed(reason);
@@ -364,15 +413,31 @@ impl EngineHandler for SioHandler {
 }
 
 impl SioHandler {
-    fn dispatch(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet) {
+    /// Routes a complete packet; `size` is its size on the wire (message
+    /// and attachments), which counts against the connect buffer.
+    fn dispatch(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet, size: usize) {
         if p.kind == PacketKind::Connect {
             return self.connect(conn, state, p);
         }
         let socket = {
             let mut g = state.inner.lock();
             match g.slots.get_mut(&p.ns) {
-                Some(NsSlot::Connecting(queue)) => {
-                    queue.push(p);
+                Some(NsSlot::Connecting(pending)) => {
+                    let limit = self.server.connect_buffer;
+                    if pending.packets.len() >= limit.packets
+                        || pending.bytes.saturating_add(size) > limit.bytes
+                    {
+                        drop(g);
+                        tracing::debug!(
+                            sid = conn.id(),
+                            ns = %p.ns,
+                            "closing: too much sent while the namespace was connecting"
+                        );
+                        conn.close_with(CloseReason::Upper("connect buffer overflow"));
+                        return;
+                    }
+                    pending.bytes += size;
+                    pending.packets.push(p);
                     return;
                 }
                 Some(NsSlot::Connected(s)) => s.clone(),
@@ -399,7 +464,8 @@ impl SioHandler {
                 conn.close_with(CloseReason::ParseError);
                 return;
             }
-            g.slots.insert(p.ns.clone(), NsSlot::Connecting(Vec::new()));
+            g.slots
+                .insert(p.ns.clone(), NsSlot::Connecting(Pending::default()));
         }
         let mut auth = match p.data {
             Some(Value::Object(m)) => m,
@@ -468,7 +534,10 @@ impl SioHandler {
 }
 
 /// Completes a CONNECT: answer, rooms, connection handler, missed packets,
-/// then the packets that arrived for the namespace in the meantime.
+/// then the packets that arrived for the namespace in the meantime. If the
+/// connection ends before the socket is registered as connected (e.g. while
+/// the connection handler runs), the socket is disconnected here with the
+/// connection's real reason.
 fn finish_connect(
     state: &Arc<ConnState>,
     socket: Arc<Socket>,
@@ -476,7 +545,7 @@ fn finish_connect(
     missed: Vec<crate::engine::Frame>,
 ) {
     let ns = socket.ns.clone();
-    if state.inner.lock().closed || socket.conn.is_closed() {
+    if state.inner.lock().closed.is_some() || socket.conn.is_closed() {
         return;
     }
     let mut answer = serde_json::Map::new();
@@ -503,20 +572,26 @@ fn finish_connect(
     loop {
         let queued = {
             let mut g = state.inner.lock();
+            // `on_close` took the slots (and reported only connected
+            // sockets): this one is ours to disconnect.
+            if let Some(reason) = g.closed {
+                drop(g);
+                socket.closed(reason);
+                return;
+            }
             match g.slots.get_mut(ns.name()) {
-                Some(NsSlot::Connecting(q)) if !q.is_empty() => std::mem::take(q),
+                Some(NsSlot::Connecting(q)) if !q.packets.is_empty() => std::mem::take(q).packets,
                 Some(slot @ NsSlot::Connecting(_)) => {
+                    // From here on `on_close` reports this socket.
                     *slot = NsSlot::Connected(socket.clone());
-                    break;
+                    return;
                 }
-                _ => break,
+                // The socket left the namespace meanwhile (it has been told).
+                _ => return,
             }
         };
         for p in queued {
             socket.on_packet(p);
         }
-    }
-    if state.inner.lock().closed {
-        socket.closed(DisconnectReason::ForcedClose);
     }
 }
