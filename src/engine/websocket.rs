@@ -58,6 +58,22 @@ impl WsIo {
     }
 }
 
+/// One I/O step on a shared stream: wait until `ready`, then try `op`; a
+/// `WouldBlock` (readiness was stale) clears it and waits again.
+fn poll_shared<T>(
+    cx: &mut Context<'_>,
+    mut ready: impl FnMut(&mut Context<'_>) -> Poll<std::io::Result<()>>,
+    mut op: impl FnMut() -> std::io::Result<T>,
+) -> Poll<std::io::Result<T>> {
+    loop {
+        ready!(ready(cx))?;
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
 impl AsyncRead for WsIo {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -66,17 +82,15 @@ impl AsyncRead for WsIo {
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             WsIo::Tcp(s, _) => Pin::new(s).poll_read(cx, buf),
-            WsIo::Shared(s) => loop {
-                ready!(s.poll_read_ready(cx))?;
-                match s.try_read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            },
+            WsIo::Shared(s) => {
+                let n = ready!(poll_shared(
+                    cx,
+                    |cx| s.poll_read_ready(cx),
+                    || s.try_read(buf.initialize_unfilled())
+                ))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
             WsIo::Other(s) => Pin::new(s).poll_read(cx, buf),
             WsIo::Dyn(s) => Pin::new(s).poll_read(cx, buf),
         }
@@ -91,13 +105,7 @@ impl AsyncWrite for WsIo {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             WsIo::Tcp(s, _) => Pin::new(s).poll_write(cx, buf),
-            WsIo::Shared(s) => loop {
-                ready!(s.poll_write_ready(cx))?;
-                match s.try_write(buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    r => return Poll::Ready(r),
-                }
-            },
+            WsIo::Shared(s) => poll_shared(cx, |cx| s.poll_write_ready(cx), || s.try_write(buf)),
             WsIo::Other(s) => Pin::new(s).poll_write(cx, buf),
             WsIo::Dyn(s) => Pin::new(s).poll_write(cx, buf),
         }
@@ -109,13 +117,11 @@ impl AsyncWrite for WsIo {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             WsIo::Tcp(s, _) => Pin::new(s).poll_write_vectored(cx, bufs),
-            WsIo::Shared(s) => loop {
-                ready!(s.poll_write_ready(cx))?;
-                match s.try_write_vectored(bufs) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    r => return Poll::Ready(r),
-                }
-            },
+            WsIo::Shared(s) => poll_shared(
+                cx,
+                |cx| s.poll_write_ready(cx),
+                || s.try_write_vectored(bufs),
+            ),
             WsIo::Other(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             WsIo::Dyn(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
