@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
@@ -12,7 +11,7 @@ use serde_json::{json, Value};
 use super::auth::{hash_password, verify_password};
 use super::App;
 use crate::http::{response, Body};
-use crate::socketio::SocketIo;
+use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
 
 /// A hash to verify against when the user is unknown.
@@ -54,30 +53,15 @@ pub async fn route(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut res = if req.method() == Method::OPTIONS {
-        let mut r = response(204, None, Bytes::new());
-        r.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET,POST,OPTIONS"),
-        );
-        r.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization,content-type"),
-        );
-        r
+        Cors::preflight(
+            "GET,POST,OPTIONS",
+            Some(HeaderValue::from_static("authorization,content-type")),
+        )
     } else {
         api(&app, &io, req).await
     };
-    if let Some(allow) = app.config.cors().allow_origin(origin.as_deref()) {
-        if let Ok(v) = HeaderValue::from_str(&allow) {
-            res.headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            res.headers_mut().insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            res.headers_mut()
-                .append(header::VARY, HeaderValue::from_static("Origin"));
-        }
+    if let Some(cors) = io.cors() {
+        cors.apply(res.headers_mut(), origin.as_deref());
     }
     res
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{AllowedOrigins, Cors};
+use crate::socketio::{AllowedOrigins, Cors};
 
 /// Settings of the attendance server.
 #[derive(Debug, Clone)]

@@ -158,9 +158,7 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
-        let io_config = SocketIoConfig::builder()
-            .engine(|e| e.cors(config.cors()))
-            .build();
+        let io_config = SocketIoConfig::builder().cors(config.cors()).build();
         let io = SocketIo::new(io_config);
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());

@@ -3,49 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::cors::{AllowedOrigins, Cors};
 pub use super::direct::DirectWrites;
-
-/// Which origins may make cross-origin requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedOrigins {
-    /// Any origin (the request's origin is echoed back).
-    Any,
-    /// Only these exact origins (e.g. `https://app.example.org`).
-    List(Vec<String>),
-}
-
-/// CORS settings. Without them the engine sends no CORS headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cors {
-    /// The allowed origins.
-    pub origins: AllowedOrigins,
-    /// Whether to send `Access-Control-Allow-Credentials: true`.
-    pub credentials: bool,
-}
-
-impl Cors {
-    /// Any origin, with credentials.
-    pub fn any() -> Cors {
-        Cors {
-            origins: AllowedOrigins::Any,
-            credentials: true,
-        }
-    }
-
-    /// The value of `Access-Control-Allow-Origin` for a request from `origin`,
-    /// if allowed. A request without `Origin` gets `*` only when credentials
-    /// are off (browsers refuse `*` together with credentials).
-    pub fn allow_origin(&self, origin: Option<&str>) -> Option<String> {
-        match (&self.origins, origin) {
-            (AllowedOrigins::Any, Some(o)) => Some(o.to_string()),
-            (AllowedOrigins::Any, None) if !self.credentials => Some("*".to_string()),
-            (AllowedOrigins::List(list), Some(o)) if list.iter().any(|a| a == o) => {
-                Some(o.to_string())
-            }
-            _ => None,
-        }
-    }
-}
 
 /// What happens when a connection's outbound queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! and shared by reference count between every connection they are sent to.
 
 pub mod config;
+mod cors;
 pub mod direct;
 pub mod error;
 pub mod packet;

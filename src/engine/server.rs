@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderValue, Method, Request, Response};
+use http::{header, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
-use super::config::EngineConfig;
+use super::config::{Cors, EngineConfig};
 use super::direct::WriteBudget;
 use super::error::{CloseReason, HttpError, TransportFault};
 use super::packet::{decode_payload, encode_payload, Frame, Message, Packet, PacketType};
@@ -204,46 +204,20 @@ impl<H: EngineHandler> Engine<H> {
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mut res = if req.method() == Method::OPTIONS && self.inner.config.cors.is_some() {
-            self.preflight(&req)
-        } else {
-            self.route(req, remote).await
+        let cors = self.inner.config.cors.as_ref();
+        let mut res = match cors {
+            Some(_) if req.method() == Method::OPTIONS => Cors::preflight(
+                "GET,HEAD,PUT,PATCH,POST,DELETE",
+                req.headers()
+                    .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                    .cloned(),
+            ),
+            _ => self.route(req, remote).await,
         };
-        self.add_cors(&mut res, origin.as_deref());
-        res
-    }
-
-    fn preflight<B>(&self, req: &Request<B>) -> Response<Body> {
-        let mut res = response(204, None, Bytes::new());
-        let h = res.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
-        );
-        if let Some(v) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+        if let Some(cors) = cors {
+            cors.apply(res.headers_mut(), origin.as_deref());
         }
         res
-    }
-
-    fn add_cors(&self, res: &mut Response<Body>, origin: Option<&str>) {
-        let Some(cors) = &self.inner.config.cors else {
-            return;
-        };
-        let Some(allow) = cors.allow_origin(origin) else {
-            return;
-        };
-        let h = res.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&allow) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
-        if cors.credentials {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
-        h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
 
     async fn route<B>(&self, req: Request<B>, remote: SocketAddr) -> Response<Body>

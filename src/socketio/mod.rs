@@ -18,6 +18,7 @@ pub mod rooms;
 pub mod server;
 pub mod socket;
 
+pub use crate::engine::{AllowedOrigins, Cors};
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceSetup};
 pub use packet::{Limits, Payload};

@@ -16,7 +16,8 @@ use super::packet::{encode_control, Limits, Packet, PacketKind, ParseError};
 use super::recovery::{RecoveryConfig, RecoveryStore};
 use super::socket::{DisconnectReason, Extensions, Socket, SocketInit};
 use crate::engine::{
-    CloseReason, Connection, Engine, EngineConfig, EngineConfigBuilder, EngineHandler, Message,
+    CloseReason, Connection, Cors, Engine, EngineConfig, EngineConfigBuilder, EngineHandler,
+    Message,
 };
 use crate::http::Body;
 
@@ -99,6 +100,12 @@ impl SocketIoConfigBuilder {
     /// Adjusts the Engine.IO settings.
     pub fn engine(mut self, f: impl FnOnce(EngineConfigBuilder) -> EngineConfigBuilder) -> Self {
         self.engine = f(self.engine);
+        self
+    }
+    /// Enables CORS for the server's routes (see [`Cors`]); routes served
+    /// beside it apply the same settings through [`SocketIo::cors`].
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.engine = self.engine.cors(cors);
         self
     }
     /// Sets the connect timeout.
@@ -258,6 +265,11 @@ impl SocketIo {
     /// The underlying Engine.IO server.
     pub fn engine(&self) -> &Engine<SioHandler> {
         &self.engine
+    }
+
+    /// The CORS settings, if enabled.
+    pub fn cors(&self) -> Option<&Cors> {
+        self.engine.config().cors.as_ref()
     }
 
     /// Whether `path` belongs to this server.
