@@ -32,325 +32,19 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
+mod error;
+mod model;
+mod time;
+
+pub use error::{FlushError, StoreError};
+pub use model::{
+    CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
+    Status, User,
+};
+pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
+
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u64 = 1;
-
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed.
-    #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
-    /// A stored value does not decode.
-    #[error("corrupt record: {0}")]
-    Corrupt(#[from] serde_json::Error),
-    /// The thing does not exist.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The thing exists already.
-    #[error("{0} already exists")]
-    Exists(&'static str),
-    /// The change does not fit the current state (e.g. session not active).
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// The session has ended.
-    #[error("session is not active")]
-    SessionNotActive,
-    /// The data directory was written by a newer version.
-    #[error("unsupported schema version {0}")]
-    Schema(u64),
-    /// The flush that was to make a write durable failed.
-    #[error("flush failed: {0}")]
-    Flush(Arc<FlushError>),
-    /// The store's flusher has stopped (the store is being closed).
-    #[error("store closed")]
-    Closed,
-}
-
-/// Why a group flush failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FlushError {
-    /// sled could not write its log.
-    #[error("sled flush: {0}")]
-    Sled(sled::Error),
-    /// `fdatasync` of the data file failed.
-    #[error("fdatasync: {0}")]
-    Sync(std::io::Error),
-}
-
-/// A role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Runs the sessions of their courses.
-    Teacher,
-    /// Joins sessions and checks in.
-    Student,
-}
-
-impl Role {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Teacher => "teacher",
-            Role::Student => "student",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "teacher" => Ok(Role::Teacher),
-            "student" => Ok(Role::Student),
-            _ => Err(format!("unknown role {s:?} (admin, teacher or student)")),
-        }
-    }
-}
-
-/// A user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// Id.
-    pub id: String,
-    /// Email (unique, case-insensitive).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// argon2 PHC string; `None` for users who cannot log in with a password.
-    pub password_hash: Option<String>,
-    /// Disabled users cannot connect.
-    pub active: bool,
-    /// Tokens carrying an older version are refused.
-    pub token_version: u64,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-}
-
-/// A course.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Course {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Teacher user ids.
-    pub teachers: Vec<String>,
-    /// Enrolled student user ids.
-    pub students: Vec<String>,
-}
-
-/// A circular area a self check-in must come from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Geofence {
-    /// Latitude of the centre, degrees.
-    pub lat: f64,
-    /// Longitude of the centre, degrees.
-    pub lng: f64,
-    /// Radius in metres.
-    pub radius_m: f64,
-}
-
-/// How students may check themselves in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct CheckinSettings {
-    /// Whether a rotating check-in code is required.
-    pub code_required: bool,
-    /// Secret the codes are derived from.
-    pub code_secret: String,
-    /// Code lifetime in seconds.
-    pub code_period_secs: u64,
-    /// Optional geofence.
-    pub geofence: Option<Geofence>,
-}
-
-/// Status of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionStatus {
-    /// Running.
-    Active,
-    /// Over.
-    Ended,
-}
-
-/// An attendance session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Session {
-    /// Id.
-    pub id: String,
-    /// Course.
-    pub course_id: String,
-    /// Teacher who started it.
-    pub teacher_id: String,
-    /// Status.
-    pub status: SessionStatus,
-    /// Start time (RFC 3339).
-    pub started_at: String,
-    /// End time (RFC 3339).
-    pub ended_at: Option<String>,
-    /// Last change (Unix ms), for the idle timeout.
-    pub last_activity_ms: u64,
-    /// Self check-in settings.
-    pub checkin: CheckinSettings,
-}
-
-/// Present or absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Present.
-    Present,
-    /// Absent.
-    Absent,
-}
-
-impl Status {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Present => "present",
-            Status::Absent => "absent",
-        }
-    }
-}
-
-/// A location reported by a client.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Location {
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lng: f64,
-}
-
-/// One student's attendance in one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// Session.
-    pub session_id: String,
-    /// Student.
-    pub student_id: String,
-    /// Status.
-    pub status: Status,
-    /// Who set the status (user id; `None` for the initial absent record).
-    pub marked_by: Option<String>,
-    /// When (RFC 3339).
-    pub marked_at: Option<String>,
-    /// How: `initial`, `teacher`, `bulk`, `self`.
-    pub method: String,
-    /// Where (self check-in).
-    pub location: Option<Location>,
-}
-
-/// Counts of a session's records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Stats {
-    /// Present.
-    pub present: usize,
-    /// Absent.
-    pub absent: usize,
-    /// All records.
-    pub total: usize,
-}
-
-/// A status change to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mark {
-    /// Student.
-    pub student_id: String,
-    /// New status.
-    pub status: Status,
-    /// How (`teacher`, `bulk`, `self`).
-    pub method: &'static str,
-    /// Where, for self check-in.
-    pub location: Option<Location>,
-}
-
-/// The current time as RFC 3339 UTC with milliseconds.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(now_ms())
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn format_rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let mut y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    if m <= 2 {
-        y += 1;
-    }
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Parses what [`format_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`) back
-/// into Unix milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs * 1000 + ms).ok()
-}
-
-/// The absent record every student of the course starts with.
-fn initial_record(session_id: &str, student_id: &str) -> Record {
-    Record {
-        session_id: session_id.to_string(),
-        student_id: student_id.to_string(),
-        status: Status::Absent,
-        marked_by: None,
-        marked_at: None,
-        method: "initial".into(),
-        location: None,
-    }
-}
 
 fn rec_key(session_id: &str, student_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(session_id.len() + 1 + student_id.len());
@@ -816,7 +510,7 @@ impl Store {
                 }
                 sessions.insert(session.id.as_bytes(), enc(session))?;
                 for s in students {
-                    let r = initial_record(&session.id, s);
+                    let r = Record::initial(&session.id, s);
                     records.insert(rec_key(&session.id, s), enc(&r))?;
                 }
                 active.insert(rec_key(&session.course_id, &session.id), &[])?;
@@ -934,7 +628,7 @@ impl Store {
             return Ok(None);
         }
         self.require_enrolled(&session, student_id, &mut None)?;
-        let r = initial_record(session_id, student_id);
+        let r = Record::initial(session_id, student_id);
         self.inner.records.insert(key, enc(&r))?;
         Ok(Some((r, self.ticket())))
     }
@@ -1419,32 +1113,5 @@ mod tests {
             .unwrap();
         assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
         assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
-    }
-
-    #[test]
-    fn rfc3339_parsing_inverts_formatting() {
-        for ms in [0, 951_782_400_000, 1_705_314_600_123, 4_102_444_799_999] {
-            assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms));
-        }
-        let now = now_ms();
-        assert_eq!(parse_rfc3339(&format_rfc3339(now)), Some(now));
-        for bad in [
-            "",
-            "2024-01-15",
-            "2024-13-15T10:30:00.123Z",
-            "2024-01-15T10:30:00.123",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn rfc3339_formatting() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_rfc3339(1_705_314_600_123),
-            "2024-01-15T10:30:00.123Z"
-        );
-        assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }
