@@ -81,6 +81,7 @@ use users::Users;
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u64 = 1;
 
+/// The parts of one store, shared by its clones; each owns its state.
 struct Inner {
     /// First, so that dropping the store stops the flusher thread first.
     flusher: Flusher,
