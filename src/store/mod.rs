@@ -23,527 +23,73 @@
 //! sled 0.34 seals and writes its I/O buffer when each of them begins (a
 //! `pwrite` and a `sync_file_range` apiece), while a plain insert only
 //! appends to the buffer that the next group flush writes.
+//!
+//! # Layout
+//!
+//! [`Store`] (here) is the API: it takes the write lock, lets the part that
+//! owns the state make the change, and hands out the ticket. The parts:
+//! - `model`: the stored types, plain serde (no sled);
+//! - `error`, `time`: [`StoreError`]; the timestamp helpers;
+//! - `flusher`: the write lock, [`Ticket`]s and the group-commit thread;
+//! - `codec`: the JSON encoding, keys and `Table`, typed access to a tree;
+//! - `cache`: decoded values by key, generation-checked;
+//! - `users`, `courses`, `sessions`, `records`: each owns its trees and
+//!   caches; `activity`: sessions' last activity, in memory.
+//!
+//! # Locks
+//!
+//! The write lock (in `flusher`) is taken first and held by a write from its
+//! change to its ticket. Every other lock (the session and course caches,
+//! the user names, the activity map, the flusher's request lock) is a leaf:
+//! held for one lookup or update, never while taking another lock, so it
+//! may be taken with or without the write lock. Methods of the parts that
+//! must run under the write lock take its guard (`flusher::Writing`).
 
-use std::collections::HashMap;
+mod activity;
+mod cache;
+mod codec;
+mod courses;
+mod error;
+mod flusher;
+mod model;
+mod records;
+mod sessions;
+#[cfg(test)]
+mod test_support;
+mod time;
+mod users;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+pub use error::{FlushError, StoreError};
+pub use flusher::Ticket;
+pub use model::{
+    CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
+    Status, User,
+};
+pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
+
+use activity::Activity;
+use codec::{dec, enc};
+use courses::Courses;
+use flusher::Flusher;
+use records::Records;
+use sessions::Sessions;
+use users::Users;
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u64 = 1;
 
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed.
-    #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
-    /// A stored value does not decode.
-    #[error("corrupt record: {0}")]
-    Corrupt(#[from] serde_json::Error),
-    /// The thing does not exist.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The thing exists already.
-    #[error("{0} already exists")]
-    Exists(&'static str),
-    /// The change does not fit the current state (e.g. session not active).
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// The session has ended.
-    #[error("session is not active")]
-    SessionNotActive,
-    /// The data directory was written by a newer version.
-    #[error("unsupported schema version {0}")]
-    Schema(u64),
-    /// The flush that was to make a write durable failed.
-    #[error("flush failed: {0}")]
-    Flush(Arc<FlushError>),
-    /// The store's flusher has stopped (the store is being closed).
-    #[error("store closed")]
-    Closed,
-}
-
-/// Why a group flush failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FlushError {
-    /// sled could not write its log.
-    #[error("sled flush: {0}")]
-    Sled(sled::Error),
-    /// `fdatasync` of the data file failed.
-    #[error("fdatasync: {0}")]
-    Sync(std::io::Error),
-}
-
-/// A role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Runs the sessions of their courses.
-    Teacher,
-    /// Joins sessions and checks in.
-    Student,
-}
-
-impl Role {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Teacher => "teacher",
-            Role::Student => "student",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "teacher" => Ok(Role::Teacher),
-            "student" => Ok(Role::Student),
-            _ => Err(format!("unknown role {s:?} (admin, teacher or student)")),
-        }
-    }
-}
-
-/// A user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// Id.
-    pub id: String,
-    /// Email (unique, case-insensitive).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// argon2 PHC string; `None` for users who cannot log in with a password.
-    pub password_hash: Option<String>,
-    /// Disabled users cannot connect.
-    pub active: bool,
-    /// Tokens carrying an older version are refused.
-    pub token_version: u64,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-}
-
-/// A course.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Course {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Teacher user ids.
-    pub teachers: Vec<String>,
-    /// Enrolled student user ids.
-    pub students: Vec<String>,
-}
-
-/// A circular area a self check-in must come from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Geofence {
-    /// Latitude of the centre, degrees.
-    pub lat: f64,
-    /// Longitude of the centre, degrees.
-    pub lng: f64,
-    /// Radius in metres.
-    pub radius_m: f64,
-}
-
-/// How students may check themselves in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct CheckinSettings {
-    /// Whether a rotating check-in code is required.
-    pub code_required: bool,
-    /// Secret the codes are derived from.
-    pub code_secret: String,
-    /// Code lifetime in seconds.
-    pub code_period_secs: u64,
-    /// Optional geofence.
-    pub geofence: Option<Geofence>,
-}
-
-/// Status of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionStatus {
-    /// Running.
-    Active,
-    /// Over.
-    Ended,
-}
-
-/// An attendance session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Session {
-    /// Id.
-    pub id: String,
-    /// Course.
-    pub course_id: String,
-    /// Teacher who started it.
-    pub teacher_id: String,
-    /// Status.
-    pub status: SessionStatus,
-    /// Start time (RFC 3339).
-    pub started_at: String,
-    /// End time (RFC 3339).
-    pub ended_at: Option<String>,
-    /// Last change (Unix ms), for the idle timeout.
-    pub last_activity_ms: u64,
-    /// Self check-in settings.
-    pub checkin: CheckinSettings,
-}
-
-/// Present or absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Present.
-    Present,
-    /// Absent.
-    Absent,
-}
-
-impl Status {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Present => "present",
-            Status::Absent => "absent",
-        }
-    }
-}
-
-/// A location reported by a client.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Location {
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lng: f64,
-}
-
-/// One student's attendance in one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    /// Session.
-    pub session_id: String,
-    /// Student.
-    pub student_id: String,
-    /// Status.
-    pub status: Status,
-    /// Who set the status (user id; `None` for the initial absent record).
-    pub marked_by: Option<String>,
-    /// When (RFC 3339).
-    pub marked_at: Option<String>,
-    /// How: `initial`, `teacher`, `bulk`, `self`.
-    pub method: String,
-    /// Where (self check-in).
-    pub location: Option<Location>,
-}
-
-/// Counts of a session's records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Stats {
-    /// Present.
-    pub present: usize,
-    /// Absent.
-    pub absent: usize,
-    /// All records.
-    pub total: usize,
-}
-
-/// A status change to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mark {
-    /// Student.
-    pub student_id: String,
-    /// New status.
-    pub status: Status,
-    /// How (`teacher`, `bulk`, `self`).
-    pub method: &'static str,
-    /// Where, for self check-in.
-    pub location: Option<Location>,
-}
-
-/// The current time as RFC 3339 UTC with milliseconds.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(now_ms())
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn format_rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let mut y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    if m <= 2 {
-        y += 1;
-    }
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Parses what [`format_rfc3339`] writes (`YYYY-MM-DDTHH:MM:SS.mmmZ`) back
-/// into Unix milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs * 1000 + ms).ok()
-}
-
-/// The absent record every student of the course starts with.
-fn initial_record(session_id: &str, student_id: &str) -> Record {
-    Record {
-        session_id: session_id.to_string(),
-        student_id: student_id.to_string(),
-        status: Status::Absent,
-        marked_by: None,
-        marked_at: None,
-        method: "initial".into(),
-        location: None,
-    }
-}
-
-fn rec_key(session_id: &str, student_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(session_id.len() + 1 + student_id.len());
-    k.extend_from_slice(session_id.as_bytes());
-    k.push(0);
-    k.extend_from_slice(student_id.as_bytes());
-    k
-}
-
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn dec<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, StoreError> {
-    Ok(serde_json::from_slice(b)?)
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
-}
-
-fn tx_err(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
-    }
-}
-
-/// What the flusher has done so far, published to waiting committers.
-#[derive(Debug, Clone, Default)]
-struct FlushStatus {
-    /// Every ticket up to this one is durable.
-    flushed: u64,
-    /// The flush meant to cover tickets up to this one failed (when above `flushed`).
-    failed_upto: u64,
-    /// The error of that failed flush.
-    error: Option<Arc<FlushError>>,
-}
-
-impl FlushStatus {
-    /// The outcome for `ticket`, once there is one.
-    fn outcome(&self, ticket: u64) -> Option<Result<(), StoreError>> {
-        if self.flushed >= ticket {
-            Some(Ok(()))
-        } else if self.failed_upto >= ticket {
-            let e = self
-                .error
-                .clone()
-                .map_or(StoreError::Closed, StoreError::Flush);
-            Some(Err(e))
-        } else {
-            None
-        }
-    }
-}
-
-/// Requests to the flusher thread.
-#[derive(Debug, Default)]
-struct FlushRequest {
-    /// The highest ticket someone waits for.
-    wanted: u64,
-    /// The highest ticket a flush has been attempted for.
-    covered: u64,
-    /// The store is being dropped: the thread exits.
-    shutdown: bool,
-}
-
-/// State shared between the store and its flusher thread.
-struct FlushShared {
-    db: sled::Db,
-    /// sled's data file (`DIR/db`), for `fdatasync` after each flush: sled
-    /// 0.34 syncs its log with `sync_file_range`, which neither flushes the
-    /// drive's volatile cache nor the file's size.
-    data_file: std::fs::File,
-    /// Tickets handed out to writes.
-    written: AtomicU64,
-    request: parking_lot::Mutex<FlushRequest>,
-    wake: parking_lot::Condvar,
-    status: tokio::sync::watch::Sender<FlushStatus>,
-}
-
-impl FlushShared {
-    /// sled flush plus `fdatasync` of the data file.
-    fn flush_and_sync(&self) -> Result<(), FlushError> {
-        self.db.flush().map_err(FlushError::Sled)?;
-        self.data_file.sync_data().map_err(FlushError::Sync)
-    }
-
-    /// The flusher thread: one flush at a time, each covering every write
-    /// ticketed before it began, for as long as someone waits.
-    fn run(&self) {
-        loop {
-            let target = {
-                let mut req = self.request.lock();
-                while req.wanted <= req.covered && !req.shutdown {
-                    self.wake.wait(&mut req);
-                }
-                if req.shutdown {
-                    return;
-                }
-                // Every write with a ticket up to here is in sled already.
-                let target = self.written.load(Ordering::Acquire);
-                req.covered = target;
-                target
-            };
-            let result = self.flush_and_sync();
-            self.status.send_modify(|s| match result {
-                Ok(()) => s.flushed = s.flushed.max(target),
-                Err(e) => {
-                    tracing::error!(error = %e, "group flush failed");
-                    s.failed_upto = s.failed_upto.max(target);
-                    s.error = Some(Arc::new(e));
-                }
-            });
-        }
-    }
-}
-
-/// Decoded values of one tree by key, filled on read and dropped when the
-/// key is written. A generation number, bumped by every invalidation, keeps
-/// a reader from caching a value that a write replaced while it was reading.
-struct Cache<T> {
-    map: parking_lot::RwLock<(u64, HashMap<String, Arc<T>>)>,
-}
-
-impl<T: for<'de> Deserialize<'de>> Cache<T> {
-    fn new() -> Cache<T> {
-        Cache {
-            map: parking_lot::RwLock::new((0, HashMap::new())),
-        }
-    }
-
-    /// The value of `id` in `tree`, from the cache when there.
-    fn get(&self, tree: &sled::Tree, id: &str) -> Result<Option<Arc<T>>, StoreError> {
-        let generation = {
-            let m = self.map.read();
-            if let Some(v) = m.1.get(id) {
-                return Ok(Some(v.clone()));
-            }
-            m.0
-        };
-        let Some(bytes) = tree.get(id)? else {
-            return Ok(None);
-        };
-        let v = Arc::new(dec::<T>(&bytes)?);
-        let mut m = self.map.write();
-        if m.0 == generation {
-            m.1.insert(id.to_string(), v.clone());
-        }
-        Ok(Some(v))
-    }
-
-    /// Forgets `id`; call after writing it.
-    fn invalidate(&self, id: &str) {
-        let mut m = self.map.write();
-        m.0 += 1;
-        m.1.remove(id);
-    }
-}
-
+/// The parts of one store, shared by its clones; each owns its state.
 struct Inner {
-    users: sled::Tree,
-    emails: sled::Tree,
-    courses: sled::Tree,
-    sessions: sled::Tree,
-    records: sled::Tree,
-    active: sled::Tree,
-    flush: Arc<FlushShared>,
-    flusher: Option<std::thread::JoinHandle<()>>,
-    /// Held by each write from its change to its ticket, so that a ticket
-    /// (or a barrier) always covers every write visible before it.
-    write_lock: parking_lot::Mutex<()>,
-    /// Last activity (Unix ms) of sessions marked since their stored
-    /// `last_activity_ms`; kept out of the per-mark write.
-    activity: parking_lot::Mutex<HashMap<String, u64>>,
-    /// Display names by user id (`None`: no such user), filled on use and
-    /// dropped when the user is written.
-    names: parking_lot::RwLock<HashMap<String, Option<Arc<str>>>>,
-    /// Decoded sessions and courses (read on every request).
-    session_cache: Cache<Session>,
-    course_cache: Cache<Course>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.flush.request.lock().shutdown = true;
-        self.flush.wake.notify_all();
-        if let Some(t) = self.flusher.take() {
-            let _ = t.join();
-        }
-    }
+    /// First, so that dropping the store stops the flusher thread first.
+    flusher: Flusher,
+    users: Users,
+    courses: Courses,
+    sessions: Sessions,
+    records: Records,
+    activity: Activity,
 }
 
 /// The store. Cheap to clone.
@@ -551,11 +97,6 @@ impl Drop for Inner {
 pub struct Store {
     inner: Arc<Inner>,
 }
-
-/// Proof that a write happened; pass it to [`Store::durable`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use = "a write is durable only after Store::durable(ticket)"]
-pub struct Ticket(u64);
 
 impl Store {
     /// Opens (or creates) the store in `dir`, with a sled cache of `cache_bytes`.
@@ -578,52 +119,24 @@ impl Store {
                 db.flush()?;
             }
         }
-        let flush = Arc::new(FlushShared {
-            db: db.clone(),
-            data_file: std::fs::File::open(dir.join("db"))
-                .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?,
-            written: AtomicU64::new(0),
-            request: parking_lot::Mutex::new(FlushRequest::default()),
-            wake: parking_lot::Condvar::new(),
-            status: tokio::sync::watch::Sender::new(FlushStatus::default()),
-        });
-        let flusher = {
-            let flush = flush.clone();
-            std::thread::Builder::new()
-                .name("store-flusher".into())
-                .spawn(move || flush.run())
-                .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?
-        };
         let store = Store {
             inner: Arc::new(Inner {
-                users: db.open_tree("users")?,
-                emails: db.open_tree("users_by_email")?,
-                courses: db.open_tree("courses")?,
-                sessions: db.open_tree("sessions")?,
-                records: db.open_tree("records")?,
-                active: db.open_tree("active_by_course")?,
-                flush,
-                flusher: Some(flusher),
-                write_lock: parking_lot::Mutex::new(()),
-                activity: parking_lot::Mutex::new(HashMap::new()),
-                names: parking_lot::RwLock::new(HashMap::new()),
-                session_cache: Cache::new(),
-                course_cache: Cache::new(),
+                flusher: Flusher::start(&db, dir)?,
+                users: Users::open(&db)?,
+                courses: Courses::open(&db)?,
+                sessions: Sessions::open(&db)?,
+                records: Records::open(&db)?,
+                activity: Activity::new(),
             }),
         };
         store.recover_activity()?;
         Ok(store)
     }
 
-    fn ticket(&self) -> Ticket {
-        Ticket(self.inner.flush.written.fetch_add(1, Ordering::AcqRel) + 1)
-    }
-
     /// A ticket covering every write made so far: waiting on it makes sure
     /// that what a read has seen is durable before the reader is answered.
     pub fn barrier(&self) -> Ticket {
-        let _w = self.inner.write_lock.lock();
-        Ticket(self.inner.flush.written.load(Ordering::Acquire))
+        self.inner.flusher.barrier()
     }
 
     /// Waits until the write behind `ticket` is on disk (sled flushed and
@@ -631,93 +144,48 @@ impl Store {
     /// while a flush runs is covered by the next one, which starts as soon
     /// as the running one ends and covers everything written until then.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        let f = &self.inner.flush;
-        let mut rx = f.status.subscribe();
-        if let Some(r) = rx.borrow().outcome(ticket.0) {
-            return r;
-        }
-        {
-            let mut req = f.request.lock();
-            if req.wanted < ticket.0 {
-                req.wanted = ticket.0;
-                f.wake.notify_one();
-            }
-        }
-        let status = rx
-            .wait_for(|s| s.outcome(ticket.0).is_some())
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        status.outcome(ticket.0).unwrap_or(Err(StoreError::Closed))
+        self.inner.flusher.durable(ticket).await
     }
 
     /// Flushes everything now, with an `fdatasync` of the data file
     /// (blocking; for command-line tools and shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner
-            .flush
-            .flush_and_sync()
-            .map_err(|e| StoreError::Flush(Arc::new(e)))
+        self.inner.flusher.flush_blocking()
     }
 
     // ---- users ----
 
     /// Creates a user.
     pub fn create_user(&self, user: &User) -> Result<Ticket, StoreError> {
-        let _w = self.inner.write_lock.lock();
-        let email = user.email.to_lowercase();
-        (&self.inner.users, &self.inner.emails)
-            .transaction(|(users, emails)| {
-                if users.get(user.id.as_bytes())?.is_some() {
-                    return abort(StoreError::Exists("user"));
-                }
-                if emails.get(email.as_bytes())?.is_some() {
-                    return abort(StoreError::Exists("email"));
-                }
-                users.insert(user.id.as_bytes(), enc(user))?;
-                emails.insert(email.as_bytes(), user.id.as_bytes())?;
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.inner.names.write().remove(&user.id);
-        Ok(self.ticket())
+        let i = &self.inner;
+        let ((), t) = i.flusher.write(|w| i.users.create(w, user))?;
+        Ok(t)
     }
 
     /// A user by id.
     pub fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.inner.users.get(id)?.map(|v| dec(&v)).transpose()
+        self.inner.users.get(id)
     }
 
     /// A user's display name (cached; `None` for an unknown user).
     pub fn user_name(&self, id: &str) -> Result<Option<Arc<str>>, StoreError> {
-        if let Some(n) = self.inner.names.read().get(id) {
-            return Ok(n.clone());
+        if let Some(n) = self.inner.users.cached_name(id) {
+            return Ok(n);
         }
         // Under the write lock, so that no change of the user slips between
         // the read and the cache insert.
-        let _w = self.inner.write_lock.lock();
-        let name = self.user(id)?.map(|u| Arc::<str>::from(u.name));
-        self.inner
-            .names
-            .write()
-            .insert(id.to_string(), name.clone());
-        Ok(name)
+        let w = self.inner.flusher.lock();
+        self.inner.users.load_name(&w, id)
     }
 
     /// A user by email (case-insensitive).
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        match self.inner.emails.get(email.to_lowercase())? {
-            Some(id) => self.user(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
-        }
+        self.inner.users.by_email(email)
     }
 
     /// All users.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner
-            .users
-            .iter()
-            .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| dec(&v)))
-            .collect()
+        self.inner.users.all()
     }
 
     /// Changes a user in place.
@@ -726,53 +194,27 @@ impl Store {
         id: &str,
         f: impl Fn(&mut User),
     ) -> Result<(User, Ticket), StoreError> {
-        let _w = self.inner.write_lock.lock();
-        let user = self
-            .inner
-            .users
-            .transaction(|users| {
-                let Some(v) = users.get(id.as_bytes())? else {
-                    return abort(StoreError::NotFound("user"));
-                };
-                let mut u: User = dec(&v).or_else(abort)?;
-                f(&mut u);
-                users.insert(id.as_bytes(), enc(&u))?;
-                Ok(u)
-            })
-            .map_err(tx_err)?;
-        self.inner.names.write().remove(id);
-        Ok((user, self.ticket()))
+        let i = &self.inner;
+        i.flusher.write(|w| i.users.update(w, id, f))
     }
 
     // ---- courses ----
 
     /// Creates a course.
     pub fn create_course(&self, course: &Course) -> Result<Ticket, StoreError> {
-        let _w = self.inner.write_lock.lock();
-        self.inner
-            .courses
-            .compare_and_swap(
-                course.id.as_bytes(),
-                None as Option<&[u8]>,
-                Some(enc(course)),
-            )?
-            .map_err(|_| StoreError::Exists("course"))?;
-        self.inner.course_cache.invalidate(&course.id);
-        Ok(self.ticket())
+        let i = &self.inner;
+        let ((), t) = i.flusher.write(|w| i.courses.create(w, course))?;
+        Ok(t)
     }
 
     /// A course by id (shared: decoded once, until the course changes).
     pub fn course(&self, id: &str) -> Result<Option<Arc<Course>>, StoreError> {
-        self.inner.course_cache.get(&self.inner.courses, id)
+        self.inner.courses.get(id)
     }
 
     /// All courses.
     pub fn courses(&self) -> Result<Vec<Course>, StoreError> {
-        self.inner
-            .courses
-            .iter()
-            .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| dec(&v)))
-            .collect()
+        self.inner.courses.all()
     }
 
     /// Changes a course in place.
@@ -781,22 +223,8 @@ impl Store {
         id: &str,
         f: impl Fn(&mut Course),
     ) -> Result<(Course, Ticket), StoreError> {
-        let _w = self.inner.write_lock.lock();
-        let course = self
-            .inner
-            .courses
-            .transaction(|courses| {
-                let Some(v) = courses.get(id.as_bytes())? else {
-                    return abort(StoreError::NotFound("course"));
-                };
-                let mut c: Course = dec(&v).or_else(abort)?;
-                f(&mut c);
-                courses.insert(id.as_bytes(), enc(&c))?;
-                Ok(c)
-            })
-            .map_err(tx_err)?;
-        self.inner.course_cache.invalidate(id);
-        Ok((course, self.ticket()))
+        let i = &self.inner;
+        i.flusher.write(|w| i.courses.update(w, id, f))
     }
 
     // ---- sessions ----
@@ -807,58 +235,40 @@ impl Store {
         session: &Session,
         students: &[String],
     ) -> Result<Ticket, StoreError> {
-        let _w = self.inner.write_lock.lock();
         let i = &self.inner;
-        (&i.sessions, &i.records, &i.active)
-            .transaction(|(sessions, records, active)| {
-                if sessions.get(session.id.as_bytes())?.is_some() {
-                    return abort(StoreError::Exists("session"));
-                }
-                sessions.insert(session.id.as_bytes(), enc(session))?;
-                for s in students {
-                    let r = initial_record(&session.id, s);
-                    records.insert(rec_key(&session.id, s), enc(&r))?;
-                }
-                active.insert(rec_key(&session.course_id, &session.id), &[])?;
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.inner.session_cache.invalidate(&session.id);
-        Ok(self.ticket())
+        let ((), t) = i
+            .flusher
+            .write(|w| i.sessions.start(w, session, students, &i.records))?;
+        Ok(t)
     }
 
     /// A session by id (shared: decoded once, until the session changes).
     pub fn session(&self, id: &str) -> Result<Option<Arc<Session>>, StoreError> {
-        self.inner.session_cache.get(&self.inner.sessions, id)
+        self.inner.sessions.get(id)
     }
 
     /// Every active session (for resuming after a restart).
     pub fn active_sessions(&self) -> Result<Vec<Session>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.inner.active.iter() {
-            let (k, _) = kv?;
-            if let Some(pos) = k.iter().position(|&b| b == 0) {
-                if let Some(s) = self.session(&String::from_utf8_lossy(&k[pos + 1..]))? {
-                    out.push(Session::clone(&s));
-                }
-            }
-        }
-        Ok(out)
+        self.inner.sessions.all_active()
     }
 
     /// The active sessions of a course.
     pub fn active_sessions_of(&self, course_id: &str) -> Result<Vec<Session>, StoreError> {
-        let mut prefix = course_id.as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for kv in self.inner.active.scan_prefix(&prefix) {
-            let (k, _) = kv?;
-            if let Some(s) = self.session(&String::from_utf8_lossy(&k[prefix.len()..]))? {
-                out.push(Session::clone(&s));
-            }
-        }
-        Ok(out)
+        self.inner.sessions.active_of(course_id)
     }
+
+    /// Ends an active session.
+    pub fn end_session(&self, session_id: &str) -> Result<(Session, Ticket), StoreError> {
+        let i = &self.inner;
+        i.flusher.write(|w| {
+            let activity = i.activity.get(session_id).unwrap_or(0);
+            let s = i.sessions.end(w, session_id, activity)?;
+            i.activity.forget(session_id);
+            Ok(s)
+        })
+    }
+
+    // ---- records ----
 
     /// Applies status changes to an active session, all or none.
     ///
@@ -874,46 +284,13 @@ impl Store {
         by: &str,
         marks: &[Mark],
     ) -> Result<(Vec<Record>, Ticket), StoreError> {
-        let _w = self.inner.write_lock.lock();
-        let session = self.active_session(session_id)?;
-        let at_ms = now_ms();
-        let at = format_rfc3339(at_ms);
-        let mut course: Option<Arc<Course>> = None;
-        let mut out = Vec::with_capacity(marks.len());
-        let mut writes = Vec::with_capacity(marks.len());
-        for m in marks {
-            let key = rec_key(session_id, &m.student_id);
-            if !self.inner.records.contains_key(&key)? {
-                self.require_enrolled(&session, &m.student_id, &mut course)?;
-            }
-            let r = Record {
-                session_id: session_id.to_string(),
-                student_id: m.student_id.clone(),
-                status: m.status,
-                marked_by: Some(by.to_string()),
-                marked_at: Some(at.clone()),
-                method: m.method.to_string(),
-                location: m.location,
-            };
-            writes.push((key, enc(&r)));
-            out.push(r);
-        }
-        match writes.len() {
-            0 => {}
-            1 => {
-                let (k, v) = writes.swap_remove(0);
-                self.inner.records.insert(k, v)?;
-            }
-            _ => {
-                let mut batch = sled::Batch::default();
-                for (k, v) in writes {
-                    batch.insert(k, v);
-                }
-                self.inner.records.apply_batch(batch)?;
-            }
-        }
-        self.touch(session_id, at_ms);
-        Ok((out, self.ticket()))
+        let i = &self.inner;
+        i.flusher.write(|w| {
+            let session = i.sessions.active(w, session_id)?;
+            let (out, at_ms) = i.records.mark(w, &session, by, marks, &i.courses)?;
+            i.activity.touch(session_id, at_ms);
+            Ok(out)
+        })
     }
 
     /// Makes sure an enrolled student has a record in an active session:
@@ -924,527 +301,74 @@ impl Store {
         session_id: &str,
         student_id: &str,
     ) -> Result<Option<(Record, Ticket)>, StoreError> {
-        let key = rec_key(session_id, student_id);
-        if self.inner.records.contains_key(&key)? {
+        let i = &self.inner;
+        if i.records.exists(session_id, student_id)? {
             return Ok(None);
         }
-        let _w = self.inner.write_lock.lock();
-        let session = self.active_session(session_id)?;
-        if self.inner.records.contains_key(&key)? {
-            return Ok(None);
-        }
-        self.require_enrolled(&session, student_id, &mut None)?;
-        let r = initial_record(session_id, student_id);
-        self.inner.records.insert(key, enc(&r))?;
-        Ok(Some((r, self.ticket())))
+        let w = i.flusher.lock();
+        let session = i.sessions.active(&w, session_id)?;
+        let created = i
+            .records
+            .ensure_initial(&w, &session, student_id, &i.courses)?;
+        Ok(created.map(|r| (r, w.ticket())))
     }
 
-    /// The session, if it is active (call with the write lock held).
-    fn active_session(&self, session_id: &str) -> Result<Arc<Session>, StoreError> {
-        let s = self
-            .session(session_id)?
-            .ok_or(StoreError::NotFound("session"))?;
-        if s.status != SessionStatus::Active {
-            return Err(StoreError::SessionNotActive);
-        }
-        Ok(s)
+    /// The records of a session, ordered by student id.
+    pub fn records(&self, session_id: &str) -> Result<Vec<Record>, StoreError> {
+        self.inner.records.of_session(session_id)
     }
 
-    /// Refuses a student not enrolled in the session's course (`course`
-    /// caches the course across calls).
-    fn require_enrolled(
-        &self,
-        session: &Session,
-        student_id: &str,
-        course: &mut Option<Arc<Course>>,
-    ) -> Result<(), StoreError> {
-        if course.is_none() {
-            *course = self.course(&session.course_id)?;
-        }
-        match course {
-            Some(c) if c.students.iter().any(|s| s == student_id) => Ok(()),
-            _ => Err(StoreError::NotFound("student in session")),
-        }
+    /// One record.
+    pub fn record(&self, session_id: &str, student_id: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.records.get(session_id, student_id)
     }
 
-    /// Records activity in a session (in memory).
-    fn touch(&self, session_id: &str, at_ms: u64) {
-        let mut a = self.inner.activity.lock();
-        match a.get_mut(session_id) {
-            Some(t) => *t = (*t).max(at_ms),
-            None => {
-                a.insert(session_id.to_string(), at_ms);
-            }
-        }
+    /// Counts of a session's records.
+    pub fn stats(&self, session_id: &str) -> Result<Stats, StoreError> {
+        self.inner.records.stats(session_id)
     }
+
+    // ---- activity ----
 
     /// When the session last changed (Unix ms), for the idle timeout: the
     /// latest of the stored `last_activity_ms` and the marks made since it
     /// was stored (kept in memory; after a restart, rebuilt from the
     /// records' `marked_at`).
     pub fn last_activity(&self, session: &Session) -> u64 {
-        let mem = self.inner.activity.lock().get(&session.id).copied();
-        mem.map_or(session.last_activity_ms, |t| {
-            t.max(session.last_activity_ms)
-        })
+        self.inner.activity.last(session)
     }
 
     /// Writes the in-memory activity times of active sessions into their
     /// stored sessions, where newer (for the idle task; the change is made
     /// durable by the next flush).
     pub fn persist_activity(&self) -> Result<Option<Ticket>, StoreError> {
-        let pending: Vec<(String, u64)> = self
-            .inner
-            .activity
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        let _w = self.inner.write_lock.lock();
+        let i = &self.inner;
+        let pending = i.activity.pending();
+        let w = i.flusher.lock();
         let mut wrote = false;
         for (sid, at_ms) in pending {
-            match self.session(&sid)? {
+            match i.sessions.get(&sid)? {
                 Some(s) if s.status == SessionStatus::Active => {
                     if s.last_activity_ms < at_ms {
-                        let mut s = Session::clone(&s);
-                        s.last_activity_ms = at_ms;
-                        self.inner.sessions.insert(sid.as_bytes(), enc(&s))?;
-                        self.inner.session_cache.invalidate(&sid);
+                        i.sessions.set_activity(&w, &s, at_ms)?;
                         wrote = true;
                     }
                 }
-                _ => {
-                    self.inner.activity.lock().remove(&sid);
-                }
+                _ => i.activity.forget(&sid),
             }
         }
-        Ok(wrote.then(|| self.ticket()))
+        Ok(wrote.then(|| w.ticket()))
     }
 
     /// Rebuilds the in-memory activity of active sessions from their
     /// records (the latest `marked_at`), after opening.
     fn recover_activity(&self) -> Result<(), StoreError> {
-        for s in self.active_sessions()? {
-            let latest = self
-                .records(&s.id)?
-                .iter()
-                .filter_map(|r| r.marked_at.as_deref().and_then(parse_rfc3339))
-                .max();
-            if let Some(t) = latest {
-                self.touch(&s.id, t);
+        let i = &self.inner;
+        for s in i.sessions.all_active()? {
+            if let Some(t) = i.records.latest_mark(&s.id)? {
+                i.activity.touch(&s.id, t);
             }
         }
         Ok(())
-    }
-
-    /// Ends an active session.
-    pub fn end_session(&self, session_id: &str) -> Result<(Session, Ticket), StoreError> {
-        let _w = self.inner.write_lock.lock();
-        let i = &self.inner;
-        let activity = i.activity.lock().get(session_id).copied().unwrap_or(0);
-        let s = (&i.sessions, &i.active)
-            .transaction(|(sessions, active)| {
-                let Some(v) = sessions.get(session_id.as_bytes())? else {
-                    return abort(StoreError::NotFound("session"));
-                };
-                let mut s: Session = dec(&v).or_else(abort)?;
-                if s.status != SessionStatus::Active {
-                    return abort(StoreError::SessionNotActive);
-                }
-                s.status = SessionStatus::Ended;
-                s.ended_at = Some(now_rfc3339());
-                s.last_activity_ms = s.last_activity_ms.max(activity);
-                sessions.insert(session_id.as_bytes(), enc(&s))?;
-                active.remove(rec_key(&s.course_id, &s.id))?;
-                Ok(s)
-            })
-            .map_err(tx_err)?;
-        i.session_cache.invalidate(session_id);
-        i.activity.lock().remove(session_id);
-        Ok((s, self.ticket()))
-    }
-
-    /// The records of a session, ordered by student id.
-    pub fn records(&self, session_id: &str) -> Result<Vec<Record>, StoreError> {
-        let mut prefix = session_id.as_bytes().to_vec();
-        prefix.push(0);
-        self.inner
-            .records
-            .scan_prefix(prefix)
-            .map(|r| r.map_err(StoreError::from).and_then(|(_, v)| dec(&v)))
-            .collect()
-    }
-
-    /// One record.
-    pub fn record(&self, session_id: &str, student_id: &str) -> Result<Option<Record>, StoreError> {
-        self.inner
-            .records
-            .get(rec_key(session_id, student_id))?
-            .map(|v| dec(&v))
-            .transpose()
-    }
-
-    /// Counts of a session's records.
-    pub fn stats(&self, session_id: &str) -> Result<Stats, StoreError> {
-        let mut st = Stats::default();
-        for r in self.records(session_id)? {
-            st.total += 1;
-            match r.status {
-                Status::Present => st.present += 1,
-                Status::Absent => st.absent += 1,
-            }
-        }
-        Ok(st)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::PathBuf;
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static N: AtomicU64 = AtomicU64::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let p = std::env::temp_dir().join(format!(
-                "rollcall-store-{tag}-{}-{n}-{}",
-                std::process::id(),
-                now_ms()
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        fn db(&self) -> PathBuf {
-            self.0.join("db")
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn open(dir: &TempDir) -> Store {
-        Store::open(&dir.db(), 8 << 20).unwrap()
-    }
-
-    /// A course `c1` with `students`, and an active session `s1` of it
-    /// started with those students.
-    fn setup(store: &Store, students: &[&str]) {
-        let students: Vec<String> = students.iter().map(|s| s.to_string()).collect();
-        let _ = store
-            .create_course(&Course {
-                id: "c1".into(),
-                name: "Course".into(),
-                teachers: vec!["t1".into()],
-                students: students.clone(),
-            })
-            .unwrap();
-        let now = now_ms();
-        let session = Session {
-            id: "s1".into(),
-            course_id: "c1".into(),
-            teacher_id: "t1".into(),
-            status: SessionStatus::Active,
-            started_at: format_rfc3339(now),
-            ended_at: None,
-            last_activity_ms: now,
-            checkin: CheckinSettings::default(),
-        };
-        let _ = store.start_session(&session, &students).unwrap();
-    }
-
-    fn mark(student: &str, status: Status) -> Mark {
-        Mark {
-            student_id: student.into(),
-            status,
-            method: "teacher",
-            location: None,
-        }
-    }
-
-    fn enroll(store: &Store, student: &str) {
-        let _ = store
-            .update_course("c1", |c| c.students.push(student.into()))
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn durable_marks_survive_reopening() {
-        let dir = TempDir::new("reopen");
-        {
-            let store = open(&dir);
-            setup(&store, &["a", "b"]);
-            let (recs, t1) = store
-                .mark("s1", "t1", &[mark("a", Status::Present)])
-                .unwrap();
-            assert_eq!(recs.len(), 1);
-            assert_eq!(recs[0].marked_by.as_deref(), Some("t1"));
-            let (_, t2) = store
-                .mark("s1", "t1", &[mark("b", Status::Present)])
-                .unwrap();
-            // Waiting on the later ticket first covers the earlier one too.
-            store.durable(t2).await.unwrap();
-            store.durable(t1).await.unwrap();
-            store.durable(store.barrier()).await.unwrap();
-        }
-        // Dropping the store stopped its flusher and released sled's lock.
-        let store = open(&dir);
-        let st = store.stats("s1").unwrap();
-        assert_eq!((st.present, st.absent, st.total), (2, 0, 2));
-    }
-
-    #[tokio::test]
-    async fn concurrent_waiters_share_flushes() {
-        let dir = TempDir::new("group");
-        let store = open(&dir);
-        let students: Vec<String> = (0..200).map(|i| format!("s{i:03}")).collect();
-        let refs: Vec<&str> = students.iter().map(String::as_str).collect();
-        setup(&store, &refs);
-        let mut tasks = Vec::new();
-        for s in students {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let (_, t) = store
-                    .mark("s1", "t1", &[mark(&s, Status::Present)])
-                    .unwrap();
-                store.durable(t).await
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        assert_eq!(store.stats("s1").unwrap().present, 200);
-    }
-
-    #[test]
-    fn bulk_marks_are_all_or_none() {
-        let dir = TempDir::new("bulk");
-        let store = open(&dir);
-        setup(&store, &["a", "b", "c"]);
-        let err = store
-            .mark(
-                "s1",
-                "t1",
-                &[mark("a", Status::Present), mark("zz", Status::Present)],
-            )
-            .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-        assert_eq!(
-            store.record("s1", "a").unwrap().unwrap().status,
-            Status::Absent
-        );
-        let (recs, _) = store
-            .mark(
-                "s1",
-                "t1",
-                &[
-                    mark("a", Status::Present),
-                    mark("b", Status::Present),
-                    mark("a", Status::Absent),
-                ],
-            )
-            .unwrap();
-        assert_eq!(recs.len(), 3);
-        // The last change of a student wins.
-        assert_eq!(
-            store.record("s1", "a").unwrap().unwrap().status,
-            Status::Absent
-        );
-        assert_eq!(
-            store.record("s1", "b").unwrap().unwrap().status,
-            Status::Present
-        );
-        assert_eq!(store.stats("s1").unwrap().total, 3);
-    }
-
-    #[test]
-    fn marks_need_an_active_session() {
-        let dir = TempDir::new("ended");
-        let store = open(&dir);
-        setup(&store, &["a"]);
-        let err = store
-            .mark("nope", "t1", &[mark("a", Status::Present)])
-            .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound("session")), "{err:?}");
-        let _ = store.end_session("s1").unwrap();
-        let err = store
-            .mark("s1", "t1", &[mark("a", Status::Present)])
-            .unwrap_err();
-        assert!(matches!(err, StoreError::SessionNotActive), "{err:?}");
-        let err = store.ensure_record("s1", "late").unwrap_err();
-        assert!(matches!(err, StoreError::SessionNotActive), "{err:?}");
-    }
-
-    #[test]
-    fn late_enrolled_students_get_a_record() {
-        let dir = TempDir::new("late");
-        let store = open(&dir);
-        setup(&store, &["a"]);
-        // Not enrolled: refused, nothing written.
-        let err = store
-            .mark("s1", "t1", &[mark("late", Status::Present)])
-            .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-        assert!(matches!(
-            store.ensure_record("s1", "late"),
-            Err(StoreError::NotFound(_))
-        ));
-        assert!(store.record("s1", "late").unwrap().is_none());
-
-        // Enrolled after the start: the first mark creates the record.
-        enroll(&store, "late");
-        let (recs, _) = store
-            .mark("s1", "t1", &[mark("late", Status::Present)])
-            .unwrap();
-        assert_eq!(recs[0].status, Status::Present);
-        assert_eq!(store.record("s1", "late").unwrap(), Some(recs[0].clone()));
-        let st = store.stats("s1").unwrap();
-        assert_eq!((st.present, st.absent, st.total), (1, 1, 2));
-
-        // Joining creates the initial absent record, once.
-        enroll(&store, "late2");
-        let (r, _) = store.ensure_record("s1", "late2").unwrap().unwrap();
-        assert_eq!((r.status, r.method.as_str()), (Status::Absent, "initial"));
-        assert_eq!(r.marked_by, None);
-        assert!(store.ensure_record("s1", "late2").unwrap().is_none());
-        assert!(store.ensure_record("s1", "a").unwrap().is_none());
-        assert_eq!(store.stats("s1").unwrap().total, 3);
-
-        // A bulk mark may mix both kinds.
-        enroll(&store, "late3");
-        let (recs, _) = store
-            .mark(
-                "s1",
-                "t1",
-                &[mark("a", Status::Present), mark("late3", Status::Present)],
-            )
-            .unwrap();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(store.stats("s1").unwrap().present, 3);
-    }
-
-    #[tokio::test]
-    async fn activity_is_kept_in_memory_persisted_and_recovered() {
-        let dir = TempDir::new("activity");
-        let started;
-        let marked;
-        {
-            let store = open(&dir);
-            setup(&store, &["a", "b"]);
-            let s = store.session("s1").unwrap().unwrap();
-            started = s.last_activity_ms;
-            assert_eq!(store.last_activity(&s), started);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            let (recs, t) = store
-                .mark("s1", "t1", &[mark("a", Status::Present)])
-                .unwrap();
-            store.durable(t).await.unwrap();
-            marked = parse_rfc3339(recs[0].marked_at.as_deref().unwrap()).unwrap();
-            assert!(marked > started);
-            // The mark did not rewrite the session; the store knows anyway.
-            let s = store.session("s1").unwrap().unwrap();
-            assert_eq!(s.last_activity_ms, started);
-            assert!(store.last_activity(&s) >= marked);
-        }
-        {
-            // Killed before the activity was persisted: rebuilt from the records.
-            let store = open(&dir);
-            let s = store.session("s1").unwrap().unwrap();
-            assert_eq!(s.last_activity_ms, started);
-            assert_eq!(store.last_activity(&s), marked);
-            // The idle task stores it.
-            let t = store.persist_activity().unwrap().expect("a write");
-            store.durable(t).await.unwrap();
-            let s = store.session("s1").unwrap().unwrap();
-            assert_eq!(s.last_activity_ms, marked);
-            assert!(store.persist_activity().unwrap().is_none());
-            // Ending the session stores it too.
-            let (_, t) = store
-                .mark("s1", "t1", &[mark("b", Status::Present)])
-                .unwrap();
-            store.durable(t).await.unwrap();
-            let (ended, _) = store.end_session("s1").unwrap();
-            assert!(ended.last_activity_ms >= marked);
-            assert_eq!(store.last_activity(&ended), ended.last_activity_ms);
-        }
-    }
-
-    #[test]
-    fn cached_sessions_and_courses_follow_writes() {
-        let dir = TempDir::new("cache");
-        let store = open(&dir);
-        setup(&store, &["a"]);
-        let s = store.session("s1").unwrap().unwrap();
-        assert_eq!(s.status, SessionStatus::Active);
-        // Served from the cache: the same decoded value.
-        assert!(Arc::ptr_eq(&s, &store.session("s1").unwrap().unwrap()));
-        let c = store.course("c1").unwrap().unwrap();
-        assert_eq!(c.students, vec!["a".to_string()]);
-        enroll(&store, "b");
-        assert_eq!(store.course("c1").unwrap().unwrap().students.len(), 2);
-        let _ = store.end_session("s1").unwrap();
-        assert_eq!(
-            store.session("s1").unwrap().unwrap().status,
-            SessionStatus::Ended
-        );
-        assert!(store.session("nope").unwrap().is_none());
-        assert!(store.course("nope").unwrap().is_none());
-    }
-
-    #[test]
-    fn user_names_are_cached_and_follow_changes() {
-        let dir = TempDir::new("names");
-        let store = open(&dir);
-        assert_eq!(store.user_name("u1").unwrap(), None);
-        let user = User {
-            id: "u1".into(),
-            email: "u1@example.test".into(),
-            name: "First".into(),
-            role: Role::Student,
-            password_hash: None,
-            active: true,
-            token_version: 0,
-            created_at: now_rfc3339(),
-        };
-        let _ = store.create_user(&user).unwrap();
-        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("First"));
-        let _ = store
-            .update_user("u1", |u| u.name = "Second".into())
-            .unwrap();
-        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
-        assert_eq!(store.user_name("u1").unwrap().as_deref(), Some("Second"));
-    }
-
-    #[test]
-    fn rfc3339_parsing_inverts_formatting() {
-        for ms in [0, 951_782_400_000, 1_705_314_600_123, 4_102_444_799_999] {
-            assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms));
-        }
-        let now = now_ms();
-        assert_eq!(parse_rfc3339(&format_rfc3339(now)), Some(now));
-        for bad in [
-            "",
-            "2024-01-15",
-            "2024-13-15T10:30:00.123Z",
-            "2024-01-15T10:30:00.123",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn rfc3339_formatting() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_rfc3339(1_705_314_600_123),
-            "2024-01-15T10:30:00.123Z"
-        );
-        assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }
