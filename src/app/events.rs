@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     attendance_room, checkin, course_room, session_room, staff_room, App, AppError, Effect,
-    Outcome, SocketCtx,
+    ErrorCode, Outcome, SocketCtx,
 };
 use crate::socketio::{Payload, Socket};
 use crate::store::{
@@ -51,7 +51,7 @@ pub(crate) fn handle(
             require_active(&session)?;
             if !session.checkin.code_required {
                 return Err(AppError::new(
-                    "conflict",
+                    ErrorCode::Conflict,
                     "This session does not use check-in codes",
                 ));
             }
@@ -109,7 +109,7 @@ pub(crate) fn handle(
             let sid = session_id(&arg)?;
             let room = session_room(&sid);
             if !socket.rooms().iter().any(|r| **r == *room) {
-                return Err(AppError::new("conflict", "Not in this session"));
+                return Err(AppError::new(ErrorCode::Conflict, "Not in this session"));
             }
             let mut o = Outcome::default();
             o.effects.push(Effect::Leave(room.clone()));
@@ -262,10 +262,7 @@ fn require_active(session: &Session) -> Result<(), AppError> {
     if session.status == SessionStatus::Active {
         Ok(())
     } else {
-        Err(AppError::new(
-            "session_not_active",
-            "Attendance session not active",
-        ))
+        Err(AppError::session_not_active())
     }
 }
 
@@ -738,7 +735,7 @@ fn self_checkin(
         let c = &session.checkin;
         if !checkin::code_valid(&c.code_secret, &sid, c.code_period_secs, now, code) {
             return Err(AppError::new(
-                "invalid_code",
+                ErrorCode::InvalidCode,
                 "Check-in code is wrong or expired",
             ));
         }
@@ -746,13 +743,13 @@ fn self_checkin(
     if let Some(fence) = &session.checkin.geofence {
         let loc = location.ok_or_else(|| {
             AppError::new(
-                "location_required",
+                ErrorCode::LocationRequired,
                 "This session needs a location to check in",
             )
         })?;
         if !checkin::inside(fence, loc) {
             return Err(AppError::new(
-                "outside_geofence",
+                ErrorCode::OutsideGeofence,
                 "Location is outside the check-in area",
             ));
         }

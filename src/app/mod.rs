@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod checkin;
 pub mod config;
+mod error;
 mod events;
 
 use std::collections::{HashMap, HashSet};
@@ -29,52 +30,7 @@ use crate::socketio::{
 use crate::store::{Store, Ticket, User};
 use auth::TokenKeys;
 pub use config::AppConfig;
-
-/// A refusal of a request: a machine-readable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct AppError {
-    /// `forbidden`, `invalid_payload`, `not_found`, `session_not_active`, ...
-    pub code: &'static str,
-    /// Human-readable text.
-    pub message: String,
-}
-
-impl AppError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError {
-            code,
-            message: message.into(),
-        }
-    }
-    pub(crate) fn invalid(message: impl Into<String>) -> AppError {
-        AppError::new("invalid_payload", message)
-    }
-    pub(crate) fn forbidden(message: impl Into<String>) -> AppError {
-        AppError::new("forbidden", message)
-    }
-    pub(crate) fn not_found(message: impl Into<String>) -> AppError {
-        AppError::new("not_found", message)
-    }
-}
-
-impl From<crate::store::StoreError> for AppError {
-    fn from(e: crate::store::StoreError) -> AppError {
-        use crate::store::StoreError as E;
-        match e {
-            E::NotFound(what) => AppError::not_found(format!("{what} not found")),
-            E::Exists(what) => AppError::new("conflict", format!("{what} already exists")),
-            E::SessionNotActive => {
-                AppError::new("session_not_active", "Attendance session not active")
-            }
-            E::Conflict(msg) => AppError::new("conflict", msg),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                AppError::new("internal", "internal error")
-            }
-        }
-    }
-}
+pub use error::{AppError, ErrorCode};
 
 /// Something a handled request makes visible once it is durable.
 pub(crate) enum Effect {
@@ -206,6 +162,11 @@ impl App {
         &self.keys
     }
 
+    /// The settings the application runs with.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
     fn on_connection(self: &Arc<Self>, socket: Arc<Socket>) {
         let Some(user) = socket.data().get::<Arc<User>>() else {
             socket.disconnect();
@@ -238,7 +199,7 @@ impl App {
                         s,
                         error_event,
                         ack,
-                        &AppError::new("rate_limited", "Too many requests"),
+                        &AppError::new(ErrorCode::RateLimited, "Too many requests"),
                     );
                     return;
                 }
@@ -256,7 +217,7 @@ impl App {
                         s,
                         error_event,
                         job.ack,
-                        &AppError::new("rate_limited", "Too many requests in flight"),
+                        &AppError::new(ErrorCode::RateLimited, "Too many requests in flight"),
                     );
                 }
             });
@@ -356,13 +317,13 @@ impl SocketCtx {
 }
 
 fn error_json(e: &AppError) -> Value {
-    json!({"ok": false, "error": {"code": e.code, "message": e.message}})
+    json!({"ok": false, "error": {"code": e.code.code(), "message": e.message}})
 }
 
 fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &AppError) {
     let _ = socket.emit(
         error_event,
-        &Payload::one(json!({"message": e.message, "code": e.code})),
+        &Payload::one(json!({"message": e.message, "code": e.code.code()})),
     );
     if let Some(ack) = ack {
         let _ = ack.send(Payload::one(error_json(e)));
@@ -456,7 +417,7 @@ async fn committer(
                     &socket,
                     error_event,
                     c.ack,
-                    &AppError::new("internal", "storage failure"),
+                    &AppError::new(ErrorCode::Internal, "storage failure"),
                 );
                 continue;
             }
