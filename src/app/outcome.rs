@@ -58,6 +58,17 @@ impl Outcome {
         self
     }
 
+    /// Sends `event` to the requesting socket and puts the same object in
+    /// the ack under `key` (the read events).
+    pub(crate) fn emit_and_reply(
+        self,
+        event: &'static str,
+        key: &'static str,
+        data: Value,
+    ) -> Outcome {
+        self.emit(event, data.clone()).reply(key, data)
+    }
+
     /// Sends `event` to every socket in `room`.
     pub(crate) fn broadcast(mut self, room: String, event: &'static str, data: Value) -> Outcome {
         self.effects.push(Effect::Room(room, event, data));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::Ctx;
 use crate::app::{App, AppError};
 use crate::store::{Course, Location, Role, Session, SessionStatus, Status, User};
 
@@ -87,6 +88,27 @@ pub(super) fn parse_location(v: Option<&Value>) -> Result<Option<Location>, AppE
             "location needs lat in [-90, 90] and lng in [-180, 180]",
         )),
     }
+}
+
+/// The session the argument names, its requester checked as staff of its
+/// course (id, then session, then permission).
+pub(super) fn staff_session(cx: &Ctx<'_>, arg: &Value) -> Result<(String, Arc<Session>), AppError> {
+    let sid = session_id(arg)?;
+    let session = load_session(cx.app, &sid)?;
+    require_staff(cx.app, cx.user, &session.course_id)?;
+    Ok((sid, session))
+}
+
+/// The session the argument names, its requester checked as a member of its
+/// course (id, then session, then permission).
+pub(super) fn member_session(
+    cx: &Ctx<'_>,
+    arg: &Value,
+) -> Result<(String, Arc<Session>), AppError> {
+    let sid = session_id(arg)?;
+    let session = load_session(cx.app, &sid)?;
+    require_member(cx.app, cx.user, &session.course_id)?;
+    Ok((sid, session))
 }
 
 /// The session, or `not_found`.

@@ -16,8 +16,7 @@ pub(super) fn subscribe(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> 
     let data = active_sessions_json(cx.app, &cid)?;
     Ok(Outcome::new()
         .join(course_room(&cid))
-        .emit("activeSessionsData", data.clone())
-        .reply("data", data))
+        .emit_and_reply("activeSessionsData", "data", data))
 }
 
 /// `unsubscribeFromCourse`: leave the course's room (no permission check).
@@ -33,7 +32,5 @@ pub(super) fn check_active(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppErro
     let cid = course_id(arg)?;
     require_member(cx.app, cx.user, &cid)?;
     let data = active_sessions_json(cx.app, &cid)?;
-    Ok(Outcome::new()
-        .emit("activeSessionsResponse", data.clone())
-        .reply("data", data))
+    Ok(Outcome::new().emit_and_reply("activeSessionsResponse", "data", data))
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::args::{load_session, require_member, require_staff, session_id};
+use super::args::{member_session, session_id, staff_session};
 use super::Ctx;
 use crate::app::{session_room, AppError, ErrorCode, Outcome};
 
@@ -13,9 +13,7 @@ const MAX_UPDATE_BYTES: usize = 16 * 1024;
 /// `joinSession`: a member joins the room; the others hear of it.
 pub(super) fn join(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let user = cx.user;
-    let sid = session_id(arg)?;
-    let session = load_session(cx.app, &sid)?;
-    require_member(cx.app, user, &session.course_id)?;
+    let (sid, _) = member_session(cx, arg)?;
     let room = session_room(&sid);
     Ok(Outcome::new()
         .join(room.clone())
@@ -52,9 +50,7 @@ pub(super) fn update(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let obj = arg
         .as_object()
         .ok_or_else(|| AppError::invalid("sessionUpdate takes an object"))?;
-    let sid = session_id(arg)?;
-    let session = load_session(cx.app, &sid)?;
-    require_staff(cx.app, user, &session.course_id)?;
+    let (sid, _) = staff_session(cx, arg)?;
     if serde_json::to_vec(arg).map_or(0, |v| v.len()) > MAX_UPDATE_BYTES {
         return Err(AppError::invalid("sessionUpdate data over 16 KiB"));
     }

@@ -6,8 +6,8 @@
 use serde_json::{json, Value};
 
 use super::args::{
-    load_session, parse_location, parse_status, require_active, require_member, require_staff,
-    session_id, student_id,
+    load_session, member_session, parse_location, parse_status, require_active, require_staff,
+    session_id, staff_session, student_id,
 };
 use super::views::{
     active_sessions_json, code_json, record_json, records_json, session_json, stats_json,
@@ -139,9 +139,7 @@ fn started(app: &App, s: &Session, records: Vec<Value>, o: Outcome, announce: bo
 /// counted present and announced to the staff).
 pub(super) fn join(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let (app, user) = (cx.app, cx.user);
-    let sid = session_id(arg)?;
-    let session = load_session(app, &sid)?;
-    require_member(app, user, &session.course_id)?;
+    let (sid, session) = member_session(cx, arg)?;
     require_active(&session)?;
     let now = crate::store::now_rfc3339();
     let mut o = Outcome::new().join(attendance_room(&sid));
@@ -294,38 +292,25 @@ pub(super) fn bulk(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
 
 /// `getAttendanceSessionData`: the session with its records and statistics.
 pub(super) fn data(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
-    let (app, user) = (cx.app, cx.user);
-    let sid = session_id(arg)?;
-    let session = load_session(app, &sid)?;
-    require_staff(app, user, &session.course_id)?;
-    let (records, stats) = records_json(app, &sid)?;
+    let (sid, session) = staff_session(cx, arg)?;
+    let (records, stats) = records_json(cx.app, &sid)?;
     let data = json!({"session_id": sid, "session": session_json(&session),
                       "attendanceRecords": records, "statistics": stats_json(&stats)});
-    Ok(Outcome::new()
-        .emit("attendanceSessionData", data.clone())
-        .reply("data", data))
+    Ok(Outcome::new().emit_and_reply("attendanceSessionData", "data", data))
 }
 
 /// `getAttendanceStats`: a member reads the session's statistics.
 pub(super) fn stats(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
-    let (app, user) = (cx.app, cx.user);
-    let sid = session_id(arg)?;
-    let session = load_session(app, &sid)?;
-    require_member(app, user, &session.course_id)?;
-    let stats = app.store().stats(&sid)?;
+    let (sid, _) = member_session(cx, arg)?;
+    let stats = cx.app.store().stats(&sid)?;
     let data = json!({"sessionId": sid, "stats": stats_json(&stats),
                       "timestamp": crate::store::now_rfc3339()});
-    Ok(Outcome::new()
-        .emit("attendanceStats", data.clone())
-        .reply("data", data))
+    Ok(Outcome::new().emit_and_reply("attendanceStats", "data", data))
 }
 
 /// `getCheckinCode`: the current code of a session that uses codes.
 pub(super) fn checkin_code(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
-    let (app, user) = (cx.app, cx.user);
-    let sid = session_id(arg)?;
-    let session = load_session(app, &sid)?;
-    require_staff(app, user, &session.course_id)?;
+    let (_, session) = staff_session(cx, arg)?;
     require_active(&session)?;
     if !session.checkin.code_required {
         return Err(AppError::new(
@@ -334,16 +319,12 @@ pub(super) fn checkin_code(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppErro
         ));
     }
     let code = code_json(&session, crate::store::now_ms() / 1000);
-    Ok(Outcome::new()
-        .emit("checkinCode", code.clone())
-        .reply("checkin", code))
+    Ok(Outcome::new().emit_and_reply("checkinCode", "checkin", code))
 }
 
 /// `endAttendanceSession`.
 pub(super) fn end(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
-    let sid = session_id(arg)?;
-    let session = load_session(cx.app, &sid)?;
-    require_staff(cx.app, cx.user, &session.course_id)?;
+    let (sid, _) = staff_session(cx, arg)?;
     end_session(cx.app, &sid, Some(cx.user))
 }
 
