@@ -4,7 +4,7 @@
 //!
 //! Structure (each piece has one owner):
 //! - this file: the [`App`] and the per-socket request pipeline;
-//! - [`events`]: the one table of request events (name, error event, who may
+//! - `events`: the one table of request events (name, error event, who may
 //!   send it, handler) and the handlers, split by area;
 //! - `outcome`: what a handled request makes visible, and the one function
 //!   that makes it visible;
@@ -22,9 +22,9 @@
 //! ever shown.
 //!
 //! Lock rules: the application's own mutexes (the socket's token bucket,
-//! [`presence`](self::presence), the rotation set in `tasks`) are leaves:
-//! each is taken inside one small method, never held across a store call, a
-//! socket operation or another lock.
+//! `presence`, the rotation set in `tasks`) are leaves: each is taken inside
+//! one small method, never held across a store call, a socket operation or
+//! another lock.
 
 pub mod api;
 pub mod auth;
