@@ -97,88 +97,25 @@ const fn ev(
 }
 
 /// Every event a client may send, in SPEC.md's order.
+#[rustfmt::skip]
 pub(crate) static EVENTS: &[EventSpec] = &[
-    ev(
-        "startAttendanceSession",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::start,
-    ),
-    ev(
-        "joinAttendanceSession",
-        ATTENDANCE_ERROR,
-        Who::Member,
-        sessions::join,
-    ),
-    ev(
-        "markStudentPresent",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::mark_present,
-    ),
-    ev(
-        "markStudentAbsent",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::mark_absent,
-    ),
-    ev(
-        "bulkUpdateAttendance",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::bulk,
-    ),
-    ev(
-        "getAttendanceSessionData",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::data,
-    ),
-    ev(
-        "endAttendanceSession",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::end,
-    ),
-    ev(
-        "getCheckinCode",
-        ATTENDANCE_ERROR,
-        Who::Staff,
-        sessions::checkin_code,
-    ),
-    ev(
-        "subscribeToCourse",
-        COURSE_ERROR,
-        Who::Member,
-        courses::subscribe,
-    ),
-    ev(
-        "unsubscribeFromCourse",
-        COURSE_ERROR,
-        Who::Any,
-        courses::unsubscribe,
-    ),
-    ev(
-        "checkActiveSessions",
-        COURSE_ERROR,
-        Who::Member,
-        courses::check_active,
-    ),
-    ev("joinSession", ATTENDANCE_ERROR, Who::Member, rooms::join),
-    ev("leaveSession", ATTENDANCE_ERROR, Who::Any, rooms::leave),
-    ev("sessionUpdate", ATTENDANCE_ERROR, Who::Staff, rooms::update),
-    ev(
-        "getAttendanceStats",
-        ATTENDANCE_ERROR,
-        Who::Member,
-        sessions::stats,
-    ),
-    ev(
-        "markAttendance",
-        ATTENDANCE_ERROR,
-        Who::Student,
-        self_checkin::mark,
-    ),
+    //  name                       error event       who           handler
+    ev("startAttendanceSession",   ATTENDANCE_ERROR, Who::Staff,   sessions::start),
+    ev("joinAttendanceSession",    ATTENDANCE_ERROR, Who::Member,  sessions::join),
+    ev("markStudentPresent",       ATTENDANCE_ERROR, Who::Staff,   sessions::mark_present),
+    ev("markStudentAbsent",        ATTENDANCE_ERROR, Who::Staff,   sessions::mark_absent),
+    ev("bulkUpdateAttendance",     ATTENDANCE_ERROR, Who::Staff,   sessions::bulk),
+    ev("getAttendanceSessionData", ATTENDANCE_ERROR, Who::Staff,   sessions::data),
+    ev("endAttendanceSession",     ATTENDANCE_ERROR, Who::Staff,   sessions::end),
+    ev("getCheckinCode",           ATTENDANCE_ERROR, Who::Staff,   sessions::checkin_code),
+    ev("subscribeToCourse",        COURSE_ERROR,     Who::Member,  courses::subscribe),
+    ev("unsubscribeFromCourse",    COURSE_ERROR,     Who::Any,     courses::unsubscribe),
+    ev("checkActiveSessions",      COURSE_ERROR,     Who::Member,  courses::check_active),
+    ev("joinSession",              ATTENDANCE_ERROR, Who::Member,  rooms::join),
+    ev("leaveSession",             ATTENDANCE_ERROR, Who::Any,     rooms::leave),
+    ev("sessionUpdate",            ATTENDANCE_ERROR, Who::Staff,   rooms::update),
+    ev("getAttendanceStats",       ATTENDANCE_ERROR, Who::Member,  sessions::stats),
+    ev("markAttendance",           ATTENDANCE_ERROR, Who::Student, self_checkin::mark),
 ];
 
 #[cfg(test)]
