@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::auth::{hash_password, verify_password};
-use super::App;
+use super::{App, ErrorCode};
 use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
@@ -25,7 +25,13 @@ fn json_response(status: u16, v: Value) -> Response<Body> {
     response(status, Some("application/json"), v.to_string())
 }
 
-fn error(status: u16, code: &str, message: &str) -> Response<Body> {
+/// An error answer with one of the application's codes.
+fn error(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
+    error_with(status, code.code(), message)
+}
+
+/// An error answer: `{"ok":false,"error":{"code","message"}}`.
+fn error_with(status: u16, code: &str, message: &str) -> Response<Body> {
     json_response(
         status,
         json!({"ok": false, "error": {"code": code, "message": message}}),
@@ -70,9 +76,10 @@ async fn read_json(req: Request<hyper::body::Incoming>) -> Result<Value, Respons
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|_| error(413, "payload_too_large", "body over 64 KiB"))?
+        .map_err(|_| error(413, ErrorCode::PayloadTooLarge, "body over 64 KiB"))?
         .to_bytes();
-    serde_json::from_slice(&body).map_err(|_| error(400, "invalid_payload", "body must be JSON"))
+    serde_json::from_slice(&body)
+        .map_err(|_| error(400, ErrorCode::InvalidPayload, "body must be JSON"))
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
@@ -96,7 +103,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
         (Method::GET, "/api/health") => json_response(
             200,
             json!({"status": "ok", "clients": io.client_count(),
-                   "activeSessions": app.store.active_sessions().map(|s| s.len()).unwrap_or(0)}),
+                   "activeSessions": app.store().active_sessions().map(|s| s.len()).unwrap_or(0)}),
         ),
         (Method::POST, "/api/auth/login") => {
             let body = match read_json(req).await {
@@ -104,11 +111,15 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 Err(r) => return r,
             };
             let (Some(email), Some(password)) = (field(&body, "email"), password(&body)) else {
-                return error(400, "invalid_payload", "email and password are required");
+                return error(
+                    400,
+                    ErrorCode::InvalidPayload,
+                    "email and password are required",
+                );
             };
-            let user = match app.store.user_by_email(email) {
+            let user = match app.store().user_by_email(email) {
                 Ok(u) => u,
-                Err(_) => return error(500, "internal", "storage failure"),
+                Err(_) => return error(500, ErrorCode::Internal, "storage failure"),
             };
             let password = password.to_string();
             // Unknown users cost the same argon2 work, so response timing
@@ -124,14 +135,22 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             match (ok, user) {
                 (true, Some(u)) => json_response(
                     200,
-                    json!({"ok": true, "token": app.keys.issue(&u), "user": user_json(&u)}),
+                    json!({"ok": true, "token": app.keys().issue(&u), "user": user_json(&u)}),
                 ),
-                _ => error(401, "invalid_credentials", "wrong email or password"),
+                _ => error(
+                    401,
+                    ErrorCode::InvalidCredentials,
+                    "wrong email or password",
+                ),
             }
         }
         (Method::POST, "/api/auth/register") => {
-            if !app.config.allow_registration {
-                return error(403, "registration_closed", "registration is turned off");
+            if !app.config().allow_registration {
+                return error(
+                    403,
+                    ErrorCode::RegistrationClosed,
+                    "registration is turned off",
+                );
             }
             let body = match read_json(req).await {
                 Ok(b) => b,
@@ -142,7 +161,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             else {
                 return error(
                     400,
-                    "invalid_payload",
+                    ErrorCode::InvalidPayload,
                     "email, password and name are required",
                 );
             };
@@ -154,7 +173,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             {
                 return error(
                     400,
-                    "invalid_payload",
+                    ErrorCode::InvalidPayload,
                     "a valid email, a name and a password of at least 8 characters are required",
                 );
             }
@@ -172,19 +191,19 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 token_version: 0,
                 created_at: crate::store::now_rfc3339(),
             };
-            let ticket = match app.store.create_user(&user) {
+            let ticket = match app.store().create_user(&user) {
                 Ok(t) => t,
                 Err(crate::store::StoreError::Exists(_)) => {
-                    return error(409, "conflict", "email already registered")
+                    return error(409, ErrorCode::Conflict, "email already registered")
                 }
-                Err(_) => return error(500, "internal", "storage failure"),
+                Err(_) => return error(500, ErrorCode::Internal, "storage failure"),
             };
-            if app.store.durable(ticket).await.is_err() {
-                return error(500, "internal", "storage failure");
+            if app.store().durable(ticket).await.is_err() {
+                return error(500, ErrorCode::Internal, "storage failure");
             }
             json_response(
                 201,
-                json!({"ok": true, "token": app.keys.issue(&user), "user": user_json(&user)}),
+                json!({"ok": true, "token": app.keys().issue(&user), "user": user_json(&user)}),
             )
         }
         (Method::GET, p) if p.starts_with("/api/sessions/") && p.ends_with("/attendance.csv") => {
@@ -193,10 +212,10 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 .and_then(|r| r.strip_suffix("/attendance.csv"))
             {
                 Some(sid) if !sid.is_empty() => csv_route(app, &req, sid),
-                _ => error(404, "not_found", "no such route"),
+                _ => error(404, ErrorCode::NotFound, "no such route"),
             }
         }
-        _ => error(404, "not_found", "no such route"),
+        _ => error(404, ErrorCode::NotFound, "no such route"),
     }
 }
 
@@ -206,24 +225,28 @@ fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) ->
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let user = match app.keys.authenticate(&app.store, token) {
+    let user = match app.keys().authenticate(app.store(), token) {
         Ok(u) => u,
-        Err(e) => return error(401, e.code(), &e.to_string()),
+        Err(e) => return error_with(401, e.code(), &e.to_string()),
     };
-    let session = match app.store.session(sid) {
+    let session = match app.store().session(sid) {
         Ok(Some(s)) => s,
-        Ok(None) => return error(404, "not_found", "session not found"),
-        Err(_) => return error(500, "internal", "storage failure"),
+        Ok(None) => return error(404, ErrorCode::NotFound, "session not found"),
+        Err(_) => return error(500, ErrorCode::Internal, "storage failure"),
     };
-    let course = app.store.course(&session.course_id).ok().flatten();
+    let course = app.store().course(&session.course_id).ok().flatten();
     let allowed = user.role == Role::Admin
         || (user.role == Role::Teacher && course.is_some_and(|c| c.teachers.contains(&user.id)));
     if !allowed {
-        return error(403, "forbidden", "only the course's teacher or an admin");
+        return error(
+            403,
+            ErrorCode::Forbidden,
+            "only the course's teacher or an admin",
+        );
     }
-    match export_csv(&app.store, sid) {
+    match export_csv(app.store(), sid) {
         Ok(csv) => response(200, Some("text/csv; charset=utf-8"), csv),
-        Err(_) => error(500, "internal", "storage failure"),
+        Err(_) => error(500, ErrorCode::Internal, "storage failure"),
     }
 }
 

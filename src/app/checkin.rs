@@ -1,5 +1,9 @@
 //! Self check-in protection: rotating check-in codes (what a QR code on the
 //! classroom screen carries) and geofences.
+//!
+//! Only the maths (SPEC.md §4.9): the `markAttendance` handler that checks
+//! against it is `events::self_checkin`, and the task that sends each new
+//! code to the staff is `tasks`.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -1,23 +1,43 @@
-//! The attendance application: authentication, the events of the seed
-//! documents, course tracking and self check-in, on top of [`crate::socketio`]
-//! and [`crate::store`].
+//! The attendance application: authentication, the events of SPEC.md §4.7,
+//! course tracking and self check-in, on top of [`crate::socketio`] and
+//! [`crate::store`].
+//!
+//! Structure (each piece has one owner):
+//! - this file: the [`App`] and the per-socket request pipeline;
+//! - `events`: the one table of request events (name, error event, who may
+//!   send it, handler) and the handlers, split by area;
+//! - `outcome`: what a handled request makes visible, and the one function
+//!   that makes it visible;
+//! - `error`: [`ErrorCode`] and [`AppError`];
+//! - `presence`: who joined which session (in memory);
+//! - `tasks`: check-in code rotation and idle expiry;
+//! - [`checkin`]: check-in code and geofence maths; [`auth`]: passwords and
+//!   tokens; [`api`]: the HTTP routes; [`config`]: settings.
 //!
 //! Each socket's requests are handled in arrival order by a small per-socket
 //! pipeline: a worker applies each request to the store (in memory, fast) and
-//! hands its effects (replies, broadcasts, room changes) to a committer that
-//! waits until the write is durable and only then lets anyone see it. Writes
-//! from many sockets share flushes, so a socket can have many requests in
-//! flight while nothing unconfirmed is ever shown.
+//! hands its outcome to a committer that waits until the write is durable and
+//! only then applies the effects. Writes from many sockets share flushes, so
+//! a socket can have many requests in flight while nothing unconfirmed is
+//! ever shown.
+//!
+//! Lock rules: the application's own mutexes (the socket's token bucket,
+//! `presence`, the rotation set in `tasks`) are leaves: each is taken inside
+//! one small method, never held across a store call, a socket operation or
+//! another lock.
 
 pub mod api;
 pub mod auth;
 pub mod checkin;
 pub mod config;
+mod error;
 mod events;
+mod outcome;
+mod presence;
+mod tasks;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -29,90 +49,29 @@ use crate::socketio::{
 use crate::store::{Store, Ticket, User};
 use auth::TokenKeys;
 pub use config::AppConfig;
+pub use error::{AppError, ErrorCode};
+use events::{Ctx, EventSpec};
+use outcome::{error_event_json, error_json, ok_json, Outcome};
+use presence::Presence;
+use tasks::Rotations;
 
-/// A refusal of a request: a machine-readable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct AppError {
-    /// `forbidden`, `invalid_payload`, `not_found`, `session_not_active`, ...
-    pub code: &'static str,
-    /// Human-readable text.
-    pub message: String,
-}
-
-impl AppError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError {
-            code,
-            message: message.into(),
-        }
-    }
-    pub(crate) fn invalid(message: impl Into<String>) -> AppError {
-        AppError::new("invalid_payload", message)
-    }
-    pub(crate) fn forbidden(message: impl Into<String>) -> AppError {
-        AppError::new("forbidden", message)
-    }
-    pub(crate) fn not_found(message: impl Into<String>) -> AppError {
-        AppError::new("not_found", message)
-    }
-}
-
-impl From<crate::store::StoreError> for AppError {
-    fn from(e: crate::store::StoreError) -> AppError {
-        use crate::store::StoreError as E;
-        match e {
-            E::NotFound(what) => AppError::not_found(format!("{what} not found")),
-            E::Exists(what) => AppError::new("conflict", format!("{what} already exists")),
-            E::SessionNotActive => {
-                AppError::new("session_not_active", "Attendance session not active")
-            }
-            E::Conflict(msg) => AppError::new("conflict", msg),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                AppError::new("internal", "internal error")
-            }
-        }
-    }
-}
-
-/// Something a handled request makes visible once it is durable.
-pub(crate) enum Effect {
-    /// An event to the requesting socket.
-    Emit(&'static str, Value),
-    /// An event to every socket in a room.
-    Room(String, &'static str, Value),
-    /// An event to a room, the requesting socket excluded.
-    RoomExceptSelf(String, &'static str, Value),
-    /// Join a room.
-    Join(String),
-    /// Leave a room.
-    Leave(String),
-}
-
-/// The result of a request: the write to wait for, the effects, and the
-/// data of the `{"ok":true, ...}` ack.
-#[derive(Default)]
-pub(crate) struct Outcome {
-    pub ticket: Option<Ticket>,
-    pub effects: Vec<Effect>,
-    pub reply: serde_json::Map<String, Value>,
-}
-
-/// Per-socket state of the application.
-pub(crate) struct SocketCtx {
-    pub user: Arc<User>,
+/// Per-socket state of the application: the user, and the rate limiter's
+/// token bucket (tokens, last refill), a leaf lock.
+struct SocketCtx {
+    user: Arc<User>,
     bucket: Mutex<(f64, Instant)>,
 }
 
+/// A request waiting for the worker.
 struct Job {
-    event: &'static str,
+    spec: &'static EventSpec,
     payload: Payload,
     ack: Option<AckSender>,
 }
 
+/// A handled request waiting for the committer.
 struct Commit {
-    event: &'static str,
+    spec: &'static EventSpec,
     result: Result<Outcome, AppError>,
     /// Covers every write visible when the request was handled.
     barrier: Ticket,
@@ -121,37 +80,13 @@ struct Commit {
 
 /// The application state shared by all sockets.
 pub struct App {
-    pub(crate) store: Store,
-    pub(crate) keys: TokenKeys,
-    pub(crate) config: AppConfig,
-    pub(crate) ns: Arc<Namespace>,
-    /// Presence: for each active session, the students who joined it and the
-    /// sockets through which they did (a student counts while any of those
-    /// sockets is connected; rebuilt as they rejoin after a restart).
-    pub(crate) joined: Mutex<HashMap<String, HashMap<String, HashSet<String>>>>,
-    /// Sessions whose check-in code rotation task runs.
-    rotating: Mutex<HashSet<String>>,
+    store: Store,
+    keys: TokenKeys,
+    config: AppConfig,
+    ns: Arc<Namespace>,
+    presence: Presence,
+    rotations: Rotations,
 }
-
-/// The events a client may send, with the error event used for refusals.
-const EVENTS: &[(&str, &str)] = &[
-    ("startAttendanceSession", "attendanceError"),
-    ("joinAttendanceSession", "attendanceError"),
-    ("markStudentPresent", "attendanceError"),
-    ("markStudentAbsent", "attendanceError"),
-    ("getAttendanceSessionData", "attendanceError"),
-    ("bulkUpdateAttendance", "attendanceError"),
-    ("endAttendanceSession", "attendanceError"),
-    ("getCheckinCode", "attendanceError"),
-    ("subscribeToCourse", "activeSessionsError"),
-    ("unsubscribeFromCourse", "activeSessionsError"),
-    ("checkActiveSessions", "activeSessionsError"),
-    ("joinSession", "attendanceError"),
-    ("leaveSession", "attendanceError"),
-    ("sessionUpdate", "attendanceError"),
-    ("getAttendanceStats", "attendanceError"),
-    ("markAttendance", "attendanceError"),
-];
 
 impl App {
     /// Builds the Socket.IO server with the application's namespace, and
@@ -179,8 +114,8 @@ impl App {
             keys,
             config,
             ns,
-            joined: Mutex::new(HashMap::new()),
-            rotating: Mutex::new(HashSet::new()),
+            presence: Presence::default(),
+            rotations: Rotations::default(),
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -192,7 +127,7 @@ impl App {
             }
             Err(e) => tracing::error!(error = %e, "cannot list active sessions"),
         }
-        tokio::spawn(idle_expiry(Arc::downgrade(&app)));
+        tokio::spawn(tasks::idle_expiry(Arc::downgrade(&app)));
         (app, io)
     }
 
@@ -204,6 +139,26 @@ impl App {
     /// The token keys.
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
+    }
+
+    /// The settings the application runs with.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
+    /// The application's namespace (`/`).
+    pub(crate) fn ns(&self) -> &Arc<Namespace> {
+        &self.ns
+    }
+
+    /// Who joined which active session.
+    pub(crate) fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// The sessions whose code rotation runs.
+    fn rotations(&self) -> &Rotations {
+        &self.rotations
     }
 
     fn on_connection(self: &Arc<Self>, socket: Arc<Socket>) {
@@ -227,92 +182,31 @@ impl App {
             commit_tx,
         ));
         tokio::spawn(committer(self.clone(), socket.clone(), commit_rx));
-        for (event, error_event) in EVENTS {
+        let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
+        for spec in events::EVENTS {
             let tx = job_tx.clone();
             let ctx = ctx.clone();
-            let rate = self.config.rate_per_sec;
-            let burst = self.config.rate_burst;
-            socket.on(event, move |s, payload, ack| {
+            socket.on(spec.name, move |s, payload, ack| {
                 if !ctx.take_token(rate, burst) {
-                    refuse(
-                        s,
-                        error_event,
-                        ack,
-                        &AppError::new("rate_limited", "Too many requests"),
-                    );
+                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
+                    refuse(s, spec.error_event, ack, &e);
                     return;
                 }
-                let job = Job {
-                    event,
-                    payload,
-                    ack,
-                };
+                let job = Job { spec, payload, ack };
                 if let Err(e) = tx.try_send(job) {
                     let job = match e {
                         mpsc::error::TrySendError::Full(j)
                         | mpsc::error::TrySendError::Closed(j) => j,
                     };
-                    refuse(
-                        s,
-                        error_event,
-                        job.ack,
-                        &AppError::new("rate_limited", "Too many requests in flight"),
-                    );
+                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
+                    refuse(s, spec.error_event, job.ack, &e);
                 }
             });
         }
         let app = self.clone();
         socket.on_disconnect(move |s, _reason| {
             if let Some(user) = s.data().get::<Arc<User>>() {
-                let mut joined = app.joined.lock();
-                for students in joined.values_mut() {
-                    if let Some(sockets) = students.get_mut(&user.id) {
-                        sockets.remove(s.id());
-                        if sockets.is_empty() {
-                            students.remove(&user.id);
-                        }
-                    }
-                }
-            }
-        });
-    }
-
-    /// Emits to a room.
-    pub(crate) fn to_room(&self, room: &str, event: &str, data: Value) {
-        self.ns.to(room).emit(event, &Payload::one(data));
-    }
-
-    /// Starts the task that sends each new check-in code to the session's staff.
-    pub(crate) fn start_code_rotation(self: &Arc<Self>, session_id: &str) {
-        if !self.rotating.lock().insert(session_id.to_string()) {
-            return;
-        }
-        let app = Arc::downgrade(self);
-        let sid = session_id.to_string();
-        tokio::spawn(async move {
-            loop {
-                let Some(a) = app.upgrade() else { return };
-                let session = match a.store.session(&sid) {
-                    Ok(Some(s)) if s.status == crate::store::SessionStatus::Active => s,
-                    _ => {
-                        a.rotating.lock().remove(&sid);
-                        return;
-                    }
-                };
-                if !session.checkin.code_required {
-                    a.rotating.lock().remove(&sid);
-                    return;
-                }
-                let now = crate::store::now_ms() / 1000;
-                let period = session.checkin.code_period_secs;
-                a.to_room(
-                    &staff_room(&sid),
-                    "checkinCode",
-                    events::code_json(&session, now),
-                );
-                let next = checkin::code_expires_at(period, now);
-                drop(a);
-                tokio::time::sleep(Duration::from_secs(next.saturating_sub(now).max(1))).await;
+                app.presence.disconnect(&user.id, s.id());
             }
         });
     }
@@ -355,15 +249,9 @@ impl SocketCtx {
     }
 }
 
-fn error_json(e: &AppError) -> Value {
-    json!({"ok": false, "error": {"code": e.code, "message": e.message}})
-}
-
+/// Answers a refused request: the error event, then the failed ack.
 fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &AppError) {
-    let _ = socket.emit(
-        error_event,
-        &Payload::one(json!({"message": e.message, "code": e.code})),
-    );
+    let _ = socket.emit(error_event, &Payload::one(error_event_json(e)));
     if let Some(ack) = ack {
         let _ = ack.send(Payload::one(error_json(e)));
     }
@@ -397,6 +285,7 @@ fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result
     }
 }
 
+/// Handles the socket's requests one at a time, in arrival order.
 async fn worker(
     app: Arc<App>,
     socket: Arc<Socket>,
@@ -404,41 +293,45 @@ async fn worker(
     mut jobs: mpsc::Receiver<Job>,
     commits: mpsc::UnboundedSender<Commit>,
 ) {
+    static NULL: Value = Value::Null;
     while let Some(job) = jobs.recv().await {
         if !socket.connected() {
             break;
         }
-        let mut result = events::handle(&app, &socket, &ctx, job.event, &job.payload);
+        // Only the first argument is read; a missing one counts as null.
+        let arg = job.payload.args.first().unwrap_or(&NULL);
+        let request = Ctx {
+            app: &app,
+            socket: &socket,
+            user: &ctx.user,
+        };
+        let mut result = (job.spec.handler)(&request, arg);
         // A read (or a refusal) may reflect writes of other sockets that are
         // not yet durable: answer it only once they are.
         let barrier = app.store.barrier();
         if let Ok(o) = &mut result {
-            o.ticket.get_or_insert(barrier);
+            o.or_barrier(barrier);
         }
-        if commits
-            .send(Commit {
-                event: job.event,
-                result,
-                barrier,
-                ack: job.ack,
-            })
-            .is_err()
-        {
+        let commit = Commit {
+            spec: job.spec,
+            result,
+            barrier,
+            ack: job.ack,
+        };
+        if commits.send(commit).is_err() {
             break;
         }
     }
 }
 
+/// Makes each handled request visible, in order, once its write is durable.
 async fn committer(
     app: Arc<App>,
     socket: Arc<Socket>,
     mut commits: mpsc::UnboundedReceiver<Commit>,
 ) {
     while let Some(c) = commits.recv().await {
-        let error_event = EVENTS
-            .iter()
-            .find(|(e, _)| *e == c.event)
-            .map_or("attendanceError", |(_, err)| *err);
+        let error_event = c.spec.error_event;
         let outcome = match c.result {
             Ok(o) => o,
             Err(e) => {
@@ -449,78 +342,17 @@ async fn committer(
                 continue;
             }
         };
-        if let Some(t) = outcome.ticket {
+        if let Some(t) = outcome.waits_for() {
             if let Err(e) = app.store.durable(t).await {
                 tracing::error!(error = %e, "flush failed");
-                refuse(
-                    &socket,
-                    error_event,
-                    c.ack,
-                    &AppError::new("internal", "storage failure"),
-                );
+                let e = AppError::new(ErrorCode::Internal, "storage failure");
+                refuse(&socket, error_event, c.ack, &e);
                 continue;
             }
         }
-        for effect in outcome.effects {
-            match effect {
-                Effect::Emit(ev, v) => {
-                    let _ = socket.emit(ev, &Payload::one(v));
-                }
-                Effect::Room(room, ev, v) => app.to_room(&room, ev, v),
-                Effect::RoomExceptSelf(room, ev, v) => {
-                    socket.to(&room).emit(ev, &Payload::one(v));
-                }
-                Effect::Join(room) => socket.join(&room),
-                Effect::Leave(room) => socket.leave(&room),
-            }
-        }
+        let reply = outcome.apply(&app.ns, Some(&socket));
         if let Some(ack) = c.ack {
-            let mut reply = serde_json::Map::new();
-            reply.insert("ok".into(), Value::Bool(true));
-            reply.extend(outcome.reply);
-            let _ = ack.send(Payload::one(Value::Object(reply)));
-        }
-    }
-}
-
-/// Ends sessions idle longer than the configured time, with the usual end events.
-async fn idle_expiry(app: std::sync::Weak<App>) {
-    loop {
-        let interval = match app.upgrade() {
-            Some(a) => a.config.idle_check_interval,
-            None => return,
-        };
-        tokio::time::sleep(interval).await;
-        let Some(a) = app.upgrade() else { return };
-        let now = crate::store::now_ms();
-        let idle_ms = a.config.session_idle.as_millis() as u64;
-        // Store the in-memory activity times (marks do not rewrite the
-        // session); made durable by the next group flush.
-        if let Err(e) = a.store.persist_activity() {
-            tracing::warn!(error = %e, "cannot store session activity");
-        }
-        let Ok(sessions) = a.store.active_sessions() else {
-            continue;
-        };
-        for s in sessions {
-            if now.saturating_sub(a.store.last_activity(&s)) >= idle_ms {
-                match events::end_session(&a, &s.id, None) {
-                    Ok(outcome) => {
-                        if let Some(t) = outcome.ticket {
-                            if a.store.durable(t).await.is_err() {
-                                continue;
-                            }
-                        }
-                        for effect in outcome.effects {
-                            if let Effect::Room(room, ev, v) = effect {
-                                a.to_room(&room, ev, v);
-                            }
-                        }
-                        tracing::info!(session = %s.id, "ended idle session");
-                    }
-                    Err(e) => tracing::warn!(session = %s.id, error = %e, "idle end failed"),
-                }
-            }
+            let _ = ack.send(Payload::one(ok_json(reply)));
         }
     }
 }

@@ -1,0 +1,64 @@
+//! Session rooms (`session:<sid>`, the seed 000 events): members join and
+//! leave them, staff relay free-form updates to them. Nothing is stored.
+
+use serde_json::{json, Map, Value};
+
+use super::args::{member_session, session_id, staff_session};
+use super::Ctx;
+use crate::app::{session_room, AppError, ErrorCode, Outcome};
+
+/// Largest `sessionUpdate` object, serialized.
+const MAX_UPDATE_BYTES: usize = 16 * 1024;
+
+/// `joinSession`: a member joins the room; the others hear of it.
+pub(super) fn join(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
+    let user = cx.user;
+    let (sid, _) = member_session(cx, arg)?;
+    let room = session_room(&sid);
+    Ok(Outcome::new()
+        .join(room.clone())
+        .broadcast_others(
+            room,
+            "userJoined",
+            json!({"userId": user.id, "userName": user.name, "sessionId": sid,
+                   "timestamp": crate::store::now_rfc3339()}),
+        )
+        .reply("sessionId", json!(sid)))
+}
+
+/// `leaveSession`: leave the room (only from within it); the others hear of it.
+pub(super) fn leave(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
+    let sid = session_id(arg)?;
+    let room = session_room(&sid);
+    if !cx.socket.rooms().iter().any(|r| **r == *room) {
+        return Err(AppError::new(ErrorCode::Conflict, "Not in this session"));
+    }
+    Ok(Outcome::new()
+        .leave(room.clone())
+        .broadcast_others(
+            room,
+            "userLeft",
+            json!({"userId": cx.user.id, "sessionId": sid,
+                   "timestamp": crate::store::now_rfc3339()}),
+        )
+        .reply("sessionId", json!(sid)))
+}
+
+/// `sessionUpdate`: staff relay an object to the room, the requester included.
+pub(super) fn update(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
+    let user = cx.user;
+    let obj = arg
+        .as_object()
+        .ok_or_else(|| AppError::invalid("sessionUpdate takes an object"))?;
+    let (sid, _) = staff_session(cx, arg)?;
+    if serde_json::to_vec(arg).map_or(0, |v| v.len()) > MAX_UPDATE_BYTES {
+        return Err(AppError::invalid("sessionUpdate data over 16 KiB"));
+    }
+    let mut data: Map<String, Value> = obj.clone();
+    data.insert("sessionId".into(), json!(sid));
+    data.insert("updatedBy".into(), json!(user.id));
+    data.insert("timestamp".into(), json!(crate::store::now_rfc3339()));
+    Ok(Outcome::new()
+        .broadcast(session_room(&sid), "sessionUpdated", Value::Object(data))
+        .reply("sessionId", json!(sid)))
+}
