@@ -68,7 +68,7 @@ impl<'a> Input<'a> {
 
 // The WebSocket client codec (masked client frames, parsing the server's
 // frames) is the library's own test-support one.
-pub use rollcall::engine::ws::testing::{client_frame, parse_server_frames, ServerFrame};
+pub use rollcall::engine::frame::testing::{client_frame, parse_server_frames, ServerFrame};
 
 /// Nesting depth of a JSON value (scalars 0, `[]` 1, `[[]]` 2).
 pub fn json_depth(v: &Value) -> usize {

@@ -66,6 +66,11 @@ impl HttpError {
     pub fn body(self) -> String {
         format!("{{\"code\":{},\"message\":\"{}\"}}", self.code(), self)
     }
+
+    /// The HTTP response of the refusal: its status and JSON body.
+    pub(crate) fn response(self) -> http::Response<crate::http::Body> {
+        crate::http::response(self.status(), Some("application/json"), self.body())
+    }
 }
 
 /// Why a session ended; handed to the upper layer exactly once.
