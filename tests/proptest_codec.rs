@@ -15,8 +15,8 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use rollcall::engine::packet::{decode_payload, encode_payload};
 use rollcall::engine::frame::WsDecoder;
+use rollcall::engine::packet::{decode_payload, encode_payload};
 use rollcall::engine::{DecodeError, Frame, Packet as EioPacket, PacketType, Utf8Bytes};
 use rollcall::socketio::packet::{
     encode_ack, encode_control, encode_event, placeholder_num, Packet, PacketKind, ParseError,
