@@ -137,3 +137,17 @@ pub enum SendError {
     #[error("outbound queue full")]
     QueueFull,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_error_bodies() {
+        assert_eq!(
+            HttpError::UnknownTransport.body(),
+            r#"{"code":0,"message":"Transport unknown"}"#
+        );
+        assert_eq!(HttpError::Forbidden.status(), 403);
+    }
+}

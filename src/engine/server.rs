@@ -341,17 +341,3 @@ impl<H: EngineHandler> Engine<H> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_error_bodies() {
-        assert_eq!(
-            HttpError::UnknownTransport.body(),
-            r#"{"code":0,"message":"Transport unknown"}"#
-        );
-        assert_eq!(HttpError::Forbidden.status(), 403);
-    }
-}

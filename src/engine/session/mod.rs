@@ -66,7 +66,8 @@ pub enum TransportKind {
 }
 
 /// The session's mutable state, guarded by `Connection::state` (see the
-/// module's lock rules). Only this file's methods touch it.
+/// module's lock rules). Only the methods of this module and of its
+/// `upgrade` child touch it.
 struct State {
     transport: TransportKind,
     /// A WebSocket has sent `2probe` and the polling side must let go.
@@ -115,6 +116,9 @@ pub(crate) enum PostRefusal {
 pub struct Connection {
     id: Arc<str>,
     info: HandshakeInfo,
+    /// Every mutable part of the session. Held briefly, never across an
+    /// `.await` or a handler call; only the direct-write budget's lock may
+    /// be taken under it (see the module's lock rules).
     state: Mutex<State>,
     /// Wakes a pending long-poll GET.
     poll_notify: Notify,
