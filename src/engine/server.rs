@@ -2,8 +2,8 @@
 //! each HTTP request (the checks every request gets, the handshake that
 //! opens a session, and the dispatch to long-polling or WebSocket).
 //!
-//! What happens after routing lives elsewhere: [`super::polling`] answers
-//! GET/POST, [`super::transport`] runs WebSockets, [`super::heartbeat`]
+//! What happens after routing lives elsewhere: `polling` answers
+//! GET/POST, `transport` runs WebSockets, `heartbeat`
 //! drives each session, and the session's state belongs to
 //! [`super::session::Connection`].
 

@@ -16,7 +16,7 @@
 //!   an `.await`; every method takes it once and releases it before
 //!   returning.
 //! - While it is held, the only other lock taken is the engine's
-//!   [`WriteBudget`] (by a direct write: session lock, then budget lock,
+//!   `WriteBudget` (by a direct write: session lock, then budget lock,
 //!   never the other way). The only I/O done under it is a direct write's
 //!   non-blocking `try_write` ([`super::direct`]).
 //! - It is never held while calling the [`super::EngineHandler`] (whose
