@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -454,9 +455,9 @@ impl Connection {
         PollStep::Wait
     }
 
-    /// Waits until the pending GET may have something to do.
-    pub(crate) async fn poll_wakeup(&self) {
-        self.poll_notify.notified().await
+    /// Completes when the pending GET may have something to do.
+    pub(crate) fn poll_wakeup(&self) -> Notified<'_> {
+        self.poll_notify.notified()
     }
 
     /// Starts a POST: refused as for any polling request; a second POST
@@ -546,9 +547,9 @@ impl Connection {
         Some(g.pong_deadline.unwrap_or(g.next_ping))
     }
 
-    /// Waits until the heartbeat should look at the session again early
+    /// Completes when the heartbeat should look at the session again early
     /// (it closed, or a pong arrived).
-    pub(crate) async fn driver_wakeup(&self) {
-        self.driver_notify.notified().await
+    pub(crate) fn driver_wakeup(&self) -> Notified<'_> {
+        self.driver_notify.notified()
     }
 }

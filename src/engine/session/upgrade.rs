@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 
 use super::{Connection, State, TransportKind};
 use crate::engine::error::{CloseReason, HttpError};
@@ -119,8 +120,8 @@ impl Connection {
         g.queued_bytes = 0;
     }
 
-    /// Waits until the WebSocket task has frames to write (or the session closed).
-    pub(crate) async fn ws_wakeup(&self) {
-        self.ws_notify.notified().await
+    /// Completes when the WebSocket task has frames to write (or the session closed).
+    pub(crate) fn ws_wakeup(&self) -> Notified<'_> {
+        self.ws_notify.notified()
     }
 }
