@@ -15,9 +15,10 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use rollcall::engine::frame::WsDecoder;
+use rollcall::engine::packet::testing::reencode as eio_frame;
 use rollcall::engine::packet::{decode_payload, encode_payload};
-use rollcall::engine::ws::WsDecoder;
-use rollcall::engine::{DecodeError, Frame, Packet as EioPacket, PacketType, Utf8Bytes};
+use rollcall::engine::{DecodeError, Frame, Packet as EioPacket, Utf8Bytes};
 use rollcall::socketio::packet::{
     encode_ack, encode_control, encode_event, placeholder_num, Packet, PacketKind, ParseError,
 };
@@ -49,20 +50,6 @@ fn eio_packet(sep: bool) -> impl Strategy<Value = EioPacket> {
         Just(EioPacket::Upgrade),
         Just(EioPacket::Noop),
     ]
-}
-
-/// How the server would send `p`.
-fn eio_frame(p: &EioPacket) -> Frame {
-    match p {
-        EioPacket::Open => Frame::text(PacketType::Open, ""),
-        EioPacket::Close => Frame::text(PacketType::Close, ""),
-        EioPacket::Ping(d) => Frame::text(PacketType::Ping, d.as_str()),
-        EioPacket::Pong(d) => Frame::text(PacketType::Pong, d.as_str()),
-        EioPacket::Message(d) => Frame::message(d.as_str()),
-        EioPacket::Binary(b) => Frame::binary(b),
-        EioPacket::Upgrade => Frame::text(PacketType::Upgrade, ""),
-        EioPacket::Noop => Frame::text(PacketType::Noop, ""),
-    }
 }
 
 /// Splits a server WebSocket frame into (opcode, payload), checking its header.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
+use rollcall::engine::frame::testing::client_frame;
 use rollcall::engine::packet::{decode_payload, encode_payload};
 use rollcall::engine::{
     CloseReason, Connection, Engine, EngineConfig, EngineHandler, Frame, Message, OverflowPolicy,
@@ -54,13 +55,8 @@ async fn body(res: http::Response<Full<Bytes>>) -> (u16, Bytes) {
 
 /// A masked client text frame.
 fn ws_text(text: &str) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let p = text.as_bytes();
-    assert!(p.len() < 126);
-    let mut v = vec![0x81, 0x80 | p.len() as u8];
-    v.extend_from_slice(&mask);
-    v.extend(p.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
+    assert!(text.len() < 126);
+    client_frame(true, 1, text.as_bytes(), [0x11, 0x22, 0x33, 0x44])
 }
 
 /// Reads exactly `n` bytes (the server has written them by now).
@@ -232,6 +228,29 @@ impl EngineHandler for Quiet {
     fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
 }
 
+/// Where [`Keep`] puts the last connection it was told of.
+#[derive(Clone, Default)]
+struct Slot(Arc<std::sync::Mutex<Option<Arc<Connection>>>>);
+
+impl Slot {
+    /// The last connection opened (there must be one).
+    fn conn(&self) -> Arc<Connection> {
+        self.0.lock().unwrap().clone().unwrap()
+    }
+}
+
+/// Like [`Quiet`], and keeps the last connection opened in its [`Slot`].
+struct Keep(Slot);
+
+impl EngineHandler for Keep {
+    type State = ();
+    fn on_open(&self, c: &Arc<Connection>) {
+        *self.0 .0.lock().unwrap() = Some(c.clone());
+    }
+    fn on_message(&self, _: &Arc<Connection>, _: &(), _: Message) {}
+    fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
+}
+
 /// Found by `fuzz/fuzz_targets/session.rs`: the heartbeat queued its pings
 /// past the queue limits, so a client that never reads but answers pings
 /// blindly grew its queue by one ping per interval, forever.
@@ -296,17 +315,7 @@ fn send_after_pings_fill_the_queue_is_refused() {
             .queue_limits(1, 1 << 20)
             .overflow(OverflowPolicy::DropNewest)
             .build();
-        type Slot = Arc<std::sync::Mutex<Option<Arc<Connection>>>>;
-        struct Keep(Slot);
-        impl EngineHandler for Keep {
-            type State = ();
-            fn on_open(&self, c: &Arc<Connection>) {
-                *self.0.lock().unwrap() = Some(c.clone());
-            }
-            fn on_message(&self, _: &Arc<Connection>, _: &(), _: Message) {}
-            fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
-        }
-        let slot: Slot = Default::default();
+        let slot = Slot::default();
         let engine = Engine::new(config, Keep(slot.clone()));
         let _ = body(
             engine
@@ -314,7 +323,7 @@ fn send_after_pings_fill_the_queue_is_refused() {
                 .await,
         )
         .await;
-        let conn = slot.lock().unwrap().clone().unwrap();
+        let conn = slot.conn();
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert_eq!(conn.queued().0, 1);
         assert!(conn.send(Frame::message("x")).is_err());
@@ -331,24 +340,14 @@ fn send_after_pings_fill_the_queue_is_refused() {
 #[test]
 fn packets_queued_during_a_slow_websocket_write_are_sent() {
     runtime().block_on(async {
-        type Slot = Arc<std::sync::Mutex<Option<Arc<Connection>>>>;
-        struct Keep(Slot);
-        impl EngineHandler for Keep {
-            type State = ();
-            fn on_open(&self, c: &Arc<Connection>) {
-                *self.0.lock().unwrap() = Some(c.clone());
-            }
-            fn on_message(&self, _: &Arc<Connection>, _: &(), _: Message) {}
-            fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
-        }
-        let slot: Slot = Default::default();
+        let slot = Slot::default();
         let engine = Engine::new(EngineConfig::default(), Keep(slot.clone()));
         // 64 bytes of pipe: the open packet alone does not fit, so the
         // server's first write waits for the client.
         let (mut client, server) = tokio::io::duplex(64);
         engine.attach_websocket(None, server).unwrap();
         settle().await;
-        let conn = slot.lock().unwrap().clone().unwrap();
+        let conn = slot.conn();
         for i in 0..6 {
             conn.send(Frame::message(&format!("m{i}"))).unwrap();
             settle().await;
@@ -372,17 +371,7 @@ fn packets_queued_during_a_slow_websocket_write_are_sent() {
 #[test]
 fn an_interrupted_websocket_write_is_not_followed_by_other_frames() {
     runtime().block_on(async {
-        type Slot = Arc<std::sync::Mutex<Option<Arc<Connection>>>>;
-        struct Keep(Slot);
-        impl EngineHandler for Keep {
-            type State = ();
-            fn on_open(&self, c: &Arc<Connection>) {
-                *self.0.lock().unwrap() = Some(c.clone());
-            }
-            fn on_message(&self, _: &Arc<Connection>, _: &(), _: Message) {}
-            fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
-        }
-        let slot: Slot = Default::default();
+        let slot = Slot::default();
         let config = EngineConfig::builder()
             .queue_limits(4, 1 << 20)
             .overflow(OverflowPolicy::Disconnect)
@@ -391,7 +380,7 @@ fn an_interrupted_websocket_write_is_not_followed_by_other_frames() {
         let (mut client, server) = tokio::io::duplex(64);
         engine.attach_websocket(None, server).unwrap();
         settle().await;
-        let conn = slot.lock().unwrap().clone().unwrap();
+        let conn = slot.conn();
         let long = "x".repeat(100);
         for _ in 0..8 {
             let _ = conn.send(Frame::message(&long));
@@ -436,22 +425,12 @@ fn an_interrupted_websocket_write_is_not_followed_by_other_frames() {
 #[test]
 fn a_closed_session_does_not_wait_forever_on_a_client_that_does_not_read() {
     runtime().block_on(async {
-        type Slot = Arc<std::sync::Mutex<Option<Arc<Connection>>>>;
-        struct Keep(Slot);
-        impl EngineHandler for Keep {
-            type State = ();
-            fn on_open(&self, c: &Arc<Connection>) {
-                *self.0.lock().unwrap() = Some(c.clone());
-            }
-            fn on_message(&self, _: &Arc<Connection>, _: &(), _: Message) {}
-            fn on_close(&self, _: &Arc<Connection>, _: &(), _: CloseReason) {}
-        }
-        let slot: Slot = Default::default();
+        let slot = Slot::default();
         let engine = Engine::new(EngineConfig::default(), Keep(slot.clone()));
         let (mut client, server) = tokio::io::duplex(256);
         engine.attach_websocket(None, server).unwrap();
         settle().await;
-        let conn = slot.lock().unwrap().clone().unwrap();
+        let conn = slot.conn();
         // More than the pipe holds, then the close: the final flush blocks.
         conn.send(Frame::message(&"x".repeat(300))).unwrap();
         conn.close();

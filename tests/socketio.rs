@@ -8,20 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use rollcall::socketio::{
     ConnectBufferLimit, ConnectError, DisconnectReason, NamespaceSetup, Payload, SocketIo,
     SocketIoConfig,
 };
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-const WAIT: Duration = Duration::from_secs(5);
+mod common;
+
+use common::{ws_connect, ws_next_text as next, ws_send as send, Ws, WAIT};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct UserTag(u32);
@@ -164,30 +161,11 @@ async fn start() -> (SocketAddr, SocketIo, Arc<Mutex<Vec<DisconnectReason>>>) {
 
 /// A raw Engine.IO WebSocket connection (open packet consumed).
 async fn ws(addr: SocketAddr) -> Ws {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
-        .await
-        .unwrap()
-        .unwrap();
+    let url = "/socket.io/?EIO=4&transport=websocket";
+    let mut ws = ws_connect(addr, url).await.unwrap();
     let open = next(&mut ws).await.unwrap();
     assert!(open.starts_with("0{"), "{open}");
     ws
-}
-
-async fn send(ws: &mut Ws, text: &str) {
-    ws.send(WsMessage::text(text)).await.unwrap();
-}
-
-/// The next text frame that is not a ping (pings are answered); `None` when closed.
-async fn next(ws: &mut Ws) -> Option<String> {
-    loop {
-        match timeout(WAIT, ws.next()).await.expect("no frame in time") {
-            Some(Ok(WsMessage::Text(t))) if t.as_str() == "2" => send(ws, "3").await,
-            Some(Ok(WsMessage::Text(t))) => return Some(t.as_str().to_string()),
-            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 /// Waits for the server to close the connection: an Engine.IO `1` may come

@@ -294,6 +294,12 @@ impl Client {
 }
 
 impl Harness {
+    /// The connection the handler was last told of in `on_open`.
+    fn last_opened(&self) -> Arc<Connection> {
+        let rec = self.rec.lock().unwrap();
+        rec.conns.last().cloned().expect("no on_open")
+    }
+
     async fn handshake_polling(&mut self) {
         let res = self
             .engine
@@ -308,14 +314,7 @@ impl Harness {
             return;
         }
         assert_eq!(status, 200);
-        let conn = self
-            .rec
-            .lock()
-            .unwrap()
-            .conns
-            .last()
-            .cloned()
-            .expect("no on_open");
+        let conn = self.last_opened();
         let mut c = Client::new(conn);
         let (packets, err) = decode_payload(body);
         assert_eq!(err, None);
@@ -329,14 +328,7 @@ impl Harness {
         let (client, server) = tokio::io::duplex(self.ws_capacity);
         match self.engine.attach_websocket(None, server) {
             Ok(()) => {
-                let conn = self
-                    .rec
-                    .lock()
-                    .unwrap()
-                    .conns
-                    .last()
-                    .cloned()
-                    .expect("no on_open");
+                let conn = self.last_opened();
                 let mut c = Client::new(conn);
                 c.ws = Some(Ws {
                     io: client,

@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rollcall::engine::ws::{WsDecoder, WsError, WsEvent};
+use rollcall::engine::frame::{WsDecoder, WsError, WsEvent};
 use rollcall_fuzz::Input;
 
 fn run(

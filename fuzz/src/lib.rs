@@ -68,7 +68,9 @@ impl<'a> Input<'a> {
 
 // The WebSocket client codec (masked client frames, parsing the server's
 // frames) is the library's own test-support one.
-pub use rollcall::engine::ws::testing::{client_frame, parse_server_frames, ServerFrame};
+pub use rollcall::engine::frame::testing::{client_frame, parse_server_frames, ServerFrame};
+// So is re-encoding a decoded packet.
+pub use rollcall::engine::packet::testing::reencode;
 
 /// Nesting depth of a JSON value (scalars 0, `[]` 1, `[[]]` 2).
 pub fn json_depth(v: &Value) -> usize {

@@ -13,7 +13,7 @@
 //! vectored write. So a packet is written directly only to a connection that
 //! has been sent nothing for a while ([`DirectWrites::idle`]): the first
 //! packet after a quiet spell goes out at once, the ones that follow it
-//! closely are queued and coalesce. On top of that, a [`WriteBudget`] shared
+//! closely are queued and coalesce. On top of that, a `WriteBudget` shared
 //! by the engine's connections caps the time spent in direct writes to a
 //! share of wall-clock time (with a burst).
 

@@ -66,6 +66,11 @@ impl HttpError {
     pub fn body(self) -> String {
         format!("{{\"code\":{},\"message\":\"{}\"}}", self.code(), self)
     }
+
+    /// The HTTP response of the refusal: its status and JSON body.
+    pub(crate) fn response(self) -> http::Response<crate::http::Body> {
+        crate::http::response(self.status(), Some("application/json"), self.body())
+    }
 }
 
 /// Why a session ended; handed to the upper layer exactly once.
@@ -131,4 +136,18 @@ pub enum SendError {
     /// disconnect policy the session is now closing).
     #[error("outbound queue full")]
     QueueFull,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_error_bodies() {
+        assert_eq!(
+            HttpError::UnknownTransport.body(),
+            r#"{"code":0,"message":"Transport unknown"}"#
+        );
+        assert_eq!(HttpError::Forbidden.status(), 403);
+    }
 }

@@ -328,6 +328,27 @@ pub fn decode_payload(body: Bytes) -> (Vec<Packet>, Option<DecodeError>) {
     }
 }
 
+/// Test support for the fuzz targets and property tests: encoding a decoded
+/// packet back the way the server would send it. Not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    use super::{Frame, Packet, PacketType};
+
+    /// How the server would send packet `p` (the inverse of decoding it).
+    pub fn reencode(p: &Packet) -> Frame {
+        match p {
+            Packet::Open => Frame::text(PacketType::Open, ""),
+            Packet::Close => Frame::text(PacketType::Close, ""),
+            Packet::Ping(d) => Frame::text(PacketType::Ping, d.as_str()),
+            Packet::Pong(d) => Frame::text(PacketType::Pong, d.as_str()),
+            Packet::Message(d) => Frame::message(d.as_str()),
+            Packet::Binary(b) => Frame::binary(b),
+            Packet::Upgrade => Frame::text(PacketType::Upgrade, ""),
+            Packet::Noop => Frame::text(PacketType::Noop, ""),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

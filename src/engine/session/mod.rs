@@ -1,25 +1,49 @@
 //! One Engine.IO session: its state machine and its bounded outbound queue.
 //!
 //! A [`Connection`] is shared by the transport (the pending long-poll or the
-//! WebSocket task), the heartbeat driver and the upper layer. All mutable
-//! state sits behind one short-held mutex; three [`Notify`]s wake the
-//! long-poll, the WebSocket writer and the driver.
+//! WebSocket task), the heartbeat driver and the upper layer. It owns all of
+//! the session's mutable state: the fields are private to this file, and every
+//! change (queueing, draining, closing, the heartbeat deadline, a pong, the
+//! upgrade steps, the polling GET/POST flags, sharing the WebSocket's stream
+//! for direct writes) is one method here, so the whole state machine reads in
+//! one place. The router, the transports and the heartbeat driver only call
+//! these methods.
+//!
+//! # Lock rules
+//!
+//! - `Connection::state` (one `parking_lot::Mutex`) guards every field of
+//!   `State`. It is held only for short, non-blocking work and never across
+//!   an `.await`; every method takes it once and releases it before
+//!   returning.
+//! - While it is held, the only other lock taken is the engine's
+//!   `WriteBudget` (by a direct write: session lock, then budget lock,
+//!   never the other way). The only I/O done under it is a direct write's
+//!   non-blocking `try_write` ([`super::direct`]).
+//! - It is never held while calling the [`super::EngineHandler`] (whose
+//!   callbacks send on this connection and so take it), nor while taking the
+//!   engine's session table lock.
+//! - The three [`Notify`]s are signalled under the lock and awaited without
+//!   it; `notify_one` keeps a permit, so a wake-up between the check (under
+//!   the lock) and the wait is not lost.
 //!
 //! Deadlines use Tokio's clock ([`tokio::time::Instant`]), so tests can run
 //! sessions under paused time and step the heartbeat deterministically.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod upgrade;
+
 use super::config::{EngineConfig, OverflowPolicy};
 use super::direct::{try_write_frames, WriteBudget};
-use super::error::{CloseReason, SendError};
+use super::error::{CloseReason, HttpError, SendError, TransportFault};
+pub use super::handshake::HandshakeInfo;
 use super::packet::{Frame, PacketType};
 
 /// What a direct write did.
@@ -42,76 +66,50 @@ pub enum TransportKind {
     WebSocket,
 }
 
-/// What the upper layer may know about the request that opened a session.
-#[derive(Debug)]
-pub struct HandshakeInfo {
-    /// The request URI (path and query).
-    pub uri: http::Uri,
-    /// The request headers.
-    pub headers: http::HeaderMap,
-    /// The peer's address.
-    pub remote_addr: SocketAddr,
-    /// When the session was opened.
-    pub time: SystemTime,
-}
-
-impl HandshakeInfo {
-    /// The handshake of request `parts`, copied into allocations of its own.
-    /// (hyper parses the URI and header values as slices of the connection's
-    /// read buffer: keeping clones would pin that 8 KiB buffer for the whole
-    /// life of the session.)
-    pub(crate) fn detached(parts: &http::request::Parts, remote_addr: SocketAddr) -> Self {
-        let uri = http::Uri::try_from(parts.uri.to_string()).unwrap_or_default();
-        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            // The WebSocket handshake's own headers say nothing the upper
-            // layers can use; not keeping them saves memory per connection.
-            let n = name.as_str();
-            if n.starts_with("sec-websocket-") || n == "upgrade" || n == "connection" {
-                continue;
-            }
-            let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
-            let value = http::HeaderValue::from_bytes(value.as_bytes());
-            if let (Ok(n), Ok(v)) = (name, value) {
-                headers.append(n, v);
-            }
-        }
-        HandshakeInfo {
-            uri,
-            headers,
-            remote_addr,
-            time: SystemTime::now(),
-        }
-    }
-
-    /// The value of query parameter `name`, percent-decoded.
-    pub fn query(&self, name: &str) -> Option<String> {
-        super::server::query_param(self.uri.query().unwrap_or(""), name)
-    }
-}
-
-pub(crate) struct Inner {
-    pub transport: TransportKind,
+/// The session's mutable state, guarded by `Connection::state` (see the
+/// module's lock rules). Only the methods of this module and of its
+/// `upgrade` child touch it.
+struct State {
+    transport: TransportKind,
     /// A WebSocket has sent `2probe` and the polling side must let go.
-    pub upgrading: bool,
+    upgrading: bool,
     /// A WebSocket is attached (probing or active).
-    pub ws_attached: bool,
-    pub closed: Option<CloseReason>,
-    pub queue: VecDeque<Frame>,
-    pub queued_bytes: usize,
-    pub get_pending: bool,
-    pub post_pending: bool,
+    ws_attached: bool,
+    closed: Option<CloseReason>,
+    queue: VecDeque<Frame>,
+    queued_bytes: usize,
+    get_pending: bool,
+    post_pending: bool,
     /// A ping was sent and its pong is due by this instant.
-    pub pong_deadline: Option<Instant>,
+    pong_deadline: Option<Instant>,
     /// When the next ping is due.
-    pub next_ping: Instant,
+    next_ping: Instant,
     /// The active WebSocket's socket, for direct writes (see [`super::direct`]).
-    pub direct: Option<Arc<tokio::net::TcpStream>>,
+    direct: Option<Arc<TcpStream>>,
     /// The WebSocket task holds frames it took from the queue and has not
     /// finished writing: nobody else may write to the socket.
-    pub writing: bool,
+    writing: bool,
     /// When the socket last finished a write (direct or by the task).
-    pub last_write: std::time::Instant,
+    last_write: std::time::Instant,
+}
+
+/// What a pending long-poll GET should do next ([`Connection::poll_step`]).
+pub(crate) enum PollStep {
+    /// Answer with these frames (the queue is now empty).
+    Frames(Vec<Frame>),
+    /// Answer with a noop: the session closed or is moving to WebSocket.
+    Noop,
+    /// Nothing to send yet: wait for [`Connection::poll_wakeup`].
+    Wait,
+}
+
+/// Why a polling POST was refused before its body was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostRefusal {
+    /// Answer with this Engine.IO HTTP error.
+    Http(HttpError),
+    /// The declared body is over `maxPayload`: answer 413 (the session is closed).
+    TooLarge,
 }
 
 /// A live Engine.IO session as seen by the upper layer: send packets, close it,
@@ -119,13 +117,16 @@ pub(crate) struct Inner {
 pub struct Connection {
     id: Arc<str>,
     info: HandshakeInfo,
-    pub(crate) inner: Mutex<Inner>,
+    /// Every mutable part of the session. Held briefly, never across an
+    /// `.await` or a handler call; only the direct-write budget's lock may
+    /// be taken under it (see the module's lock rules).
+    state: Mutex<State>,
     /// Wakes a pending long-poll GET.
-    pub(crate) poll_notify: Notify,
+    poll_notify: Notify,
     /// Wakes the WebSocket task to write queued frames.
-    pub(crate) ws_notify: Notify,
-    /// Wakes the session driver (close).
-    pub(crate) driver_notify: Notify,
+    ws_notify: Notify,
+    /// Wakes the heartbeat driver (close, pong).
+    driver_notify: Notify,
     config: Arc<EngineConfig>,
     budget: Arc<WriteBudget>,
 }
@@ -147,7 +148,7 @@ impl Connection {
         Connection {
             id,
             info,
-            inner: Mutex::new(Inner {
+            state: Mutex::new(State {
                 transport,
                 upgrading: false,
                 ws_attached: transport == TransportKind::WebSocket,
@@ -186,19 +187,19 @@ impl Connection {
 
     /// The transport in use now.
     pub fn transport(&self) -> TransportKind {
-        self.inner.lock().transport
+        self.state.lock().transport
     }
 
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
-        self.inner.lock().closed.is_some()
+        self.state.lock().closed.is_some()
     }
 
     /// Test hook (not a stable API): the number of packets and bytes queued
     /// for the client and not yet handed to its transport.
     #[doc(hidden)]
     pub fn queued(&self) -> (usize, usize) {
-        let g = self.inner.lock();
+        let g = self.state.lock();
         (g.queue.len(), g.queued_bytes)
     }
 
@@ -210,7 +211,7 @@ impl Connection {
     /// Queues a packet. Fails when the session is closed or the queue is full
     /// (then, under [`OverflowPolicy::Disconnect`], the session closes).
     pub fn send(&self, frame: Frame) -> Result<(), SendError> {
-        let mut g = self.inner.lock();
+        let mut g = self.state.lock();
         self.send_locked(&mut g, frame)
     }
 
@@ -218,7 +219,7 @@ impl Connection {
     /// through here too, so they count against the queue limits like any
     /// other packet (a client that never reads cannot grow its queue with
     /// pings).
-    pub(crate) fn send_locked(&self, g: &mut Inner, frame: Frame) -> Result<(), SendError> {
+    fn send_locked(&self, g: &mut State, frame: Frame) -> Result<(), SendError> {
         if g.closed.is_some() {
             return Err(SendError::Closed);
         }
@@ -237,7 +238,7 @@ impl Connection {
     /// Queues several packets at once (e.g. a binary packet and its
     /// attachments), all or none: they are never split by the queue limits.
     pub fn send_many(&self, frames: &[Frame]) -> Result<(), SendError> {
-        let mut g = self.inner.lock();
+        let mut g = self.state.lock();
         if g.closed.is_some() {
             return Err(SendError::Closed);
         }
@@ -258,7 +259,7 @@ impl Connection {
     /// waiting in its queue, and for polling a GET is waiting). Returns whether
     /// it was queued; a dropped volatile packet never closes the session.
     pub fn send_volatile(&self, frames: &[Frame]) -> bool {
-        let mut g = self.inner.lock();
+        let mut g = self.state.lock();
         let writable = match g.transport {
             TransportKind::WebSocket => g.queue.is_empty(),
             TransportKind::Polling => g.get_pending && g.queue.is_empty() && !g.upgrading,
@@ -278,18 +279,18 @@ impl Connection {
 
     /// Closes the session with a given reason (sends `1` first).
     pub fn close_with(&self, reason: CloseReason) {
-        let mut g = self.inner.lock();
+        let mut g = self.state.lock();
         self.close_locked(&mut g, reason, true);
     }
 
-    pub(crate) fn push_locked(&self, g: &mut Inner, frame: Frame) {
+    fn push_locked(&self, g: &mut State, frame: Frame) {
         self.enqueue_locked(g, std::slice::from_ref(&frame));
     }
 
     /// Hands `frames` to the transport (limits already checked): written
     /// directly to an idle WebSocket when allowed, else queued.
     #[inline]
-    fn enqueue_locked(&self, g: &mut Inner, frames: &[Frame]) {
+    fn enqueue_locked(&self, g: &mut State, frames: &[Frame]) {
         let was_empty = g.queue.is_empty();
         let mut rest = frames;
         let mut tail = None;
@@ -318,7 +319,7 @@ impl Connection {
     /// been idle long enough and the engine's budget allows it
     /// ([`super::direct`]).
     #[inline(never)]
-    fn try_direct(&self, g: &mut Inner, frames: &[Frame]) -> Direct {
+    fn try_direct(&self, g: &mut State, frames: &[Frame]) -> Direct {
         let Some(stream) = &g.direct else {
             return Direct::None;
         };
@@ -347,7 +348,7 @@ impl Connection {
         }
     }
 
-    pub(crate) fn wake_transport(&self, g: &Inner) {
+    fn wake_transport(&self, g: &State) {
         match g.transport {
             TransportKind::Polling => self.poll_notify.notify_one(),
             TransportKind::WebSocket => self.ws_notify.notify_one(),
@@ -356,7 +357,7 @@ impl Connection {
 
     /// Marks the session closed (once). With `send_close`, a `1` packet is queued
     /// so a pending poll or the WebSocket delivers it before closing.
-    pub(crate) fn close_locked(&self, g: &mut Inner, reason: CloseReason, send_close: bool) {
+    fn close_locked(&self, g: &mut State, reason: CloseReason, send_close: bool) {
         if g.closed.is_some() {
             return;
         }
@@ -372,13 +373,13 @@ impl Connection {
     }
 
     /// Takes everything queued.
-    pub(crate) fn drain_locked(g: &mut Inner) -> Vec<Frame> {
+    fn drain_locked(g: &mut State) -> Vec<Frame> {
         g.queued_bytes = 0;
         g.queue.drain(..).collect()
     }
 
     /// Closes the session if its pong is overdue; returns whether it is (now) closed.
-    pub(crate) fn check_deadline_locked(&self, g: &mut Inner, now: Instant) -> bool {
+    fn check_deadline_locked(&self, g: &mut State, now: Instant) -> bool {
         if let Some(d) = g.pong_deadline {
             if now >= d {
                 self.close_locked(g, CloseReason::PingTimeout, true);
@@ -388,9 +389,167 @@ impl Connection {
     }
 
     /// Records a pong: the next ping is due one interval from now.
-    pub(crate) fn on_pong_locked(&self, g: &mut Inner, now: Instant) {
+    fn on_pong_locked(&self, g: &mut State, now: Instant) {
         if g.pong_deadline.take().is_some() {
             g.next_ping = now + self.config.ping_interval;
         }
+    }
+
+    // ---- Handshake ----------------------------------------------------------
+
+    /// Queues the open packet, first of all and outside the queue limits.
+    pub(crate) fn queue_open_packet(&self, frame: Frame) {
+        let mut g = self.state.lock();
+        self.push_locked(&mut g, frame);
+    }
+
+    /// Takes everything queued (the polling handshake's answer).
+    pub(crate) fn take_queued(&self) -> Vec<Frame> {
+        Self::drain_locked(&mut self.state.lock())
+    }
+
+    // ---- Long-polling -------------------------------------------------------
+
+    /// Checks a polling request against the session: closed (or its pong
+    /// overdue, which closes it) is `UnknownSid`, a session on WebSocket is
+    /// `BadRequest`.
+    fn polling_request_locked(&self, g: &mut State) -> Result<(), HttpError> {
+        if self.check_deadline_locked(g, Instant::now()) {
+            return Err(HttpError::UnknownSid);
+        }
+        if g.transport != TransportKind::Polling {
+            return Err(HttpError::BadRequest);
+        }
+        Ok(())
+    }
+
+    /// Starts a long-poll GET: refused as for any polling request, and a
+    /// second GET while one is pending closes the session. On `Ok` the caller
+    /// must call [`Connection::end_get`] when the request ends.
+    pub(crate) fn begin_get(&self) -> Result<(), HttpError> {
+        let mut g = self.state.lock();
+        self.polling_request_locked(&mut g)?;
+        if g.get_pending {
+            let fault = TransportFault::DuplicateGet;
+            self.close_locked(&mut g, CloseReason::TransportError(fault), true);
+            return Err(HttpError::BadRequest);
+        }
+        g.get_pending = true;
+        Ok(())
+    }
+
+    /// The pending GET ended (answered, or dropped with its client).
+    pub(crate) fn end_get(&self) {
+        self.state.lock().get_pending = false;
+    }
+
+    /// What the pending GET does now: take the queue, answer a noop, or wait.
+    pub(crate) fn poll_step(&self) -> PollStep {
+        let mut g = self.state.lock();
+        if !g.queue.is_empty() {
+            return PollStep::Frames(Self::drain_locked(&mut g));
+        }
+        if g.closed.is_some() || g.upgrading || g.transport != TransportKind::Polling {
+            return PollStep::Noop;
+        }
+        PollStep::Wait
+    }
+
+    /// Completes when the pending GET may have something to do.
+    pub(crate) fn poll_wakeup(&self) -> Notified<'_> {
+        self.poll_notify.notified()
+    }
+
+    /// Starts a POST: refused as for any polling request; a second POST
+    /// while one runs, a binary content type, or a declared length over
+    /// `maxPayload` close the session. On `Ok` the caller must call
+    /// [`Connection::end_post`] when the request ends.
+    pub(crate) fn begin_post(
+        &self,
+        binary_body: bool,
+        declared_len: Option<u64>,
+    ) -> Result<(), PostRefusal> {
+        let mut g = self.state.lock();
+        self.polling_request_locked(&mut g)
+            .map_err(PostRefusal::Http)?;
+        let fault = if g.post_pending {
+            Some(TransportFault::DuplicatePost)
+        } else if binary_body {
+            Some(TransportFault::BadContentType)
+        } else {
+            None
+        };
+        if let Some(fault) = fault {
+            self.close_locked(&mut g, CloseReason::TransportError(fault), true);
+            return Err(PostRefusal::Http(HttpError::BadRequest));
+        }
+        if declared_len.is_some_and(|n| n > self.config.max_payload as u64) {
+            self.close_locked(&mut g, CloseReason::PayloadTooLarge, true);
+            return Err(PostRefusal::TooLarge);
+        }
+        g.post_pending = true;
+        Ok(())
+    }
+
+    /// The running POST ended.
+    pub(crate) fn end_post(&self) {
+        self.state.lock().post_pending = false;
+    }
+
+    // ---- Packets from the client --------------------------------------------
+
+    /// Records a pong; returns whether the session is still open. The next
+    /// ping is due one interval from now.
+    pub(crate) fn on_pong(&self) -> bool {
+        let mut g = self.state.lock();
+        let awaited = g.pong_deadline.is_some();
+        self.on_pong_locked(&mut g, Instant::now());
+        if awaited {
+            // The driver sleeps until the pong deadline; wake it so that
+            // it sleeps until the next ping instead (pingInterval after
+            // this pong), which comes first when pingTimeout is longer
+            // than pingInterval.
+            self.driver_notify.notify_one();
+        }
+        g.closed.is_none()
+    }
+
+    /// Closes the session without queueing a `1` (the client closed it, or
+    /// the transport is gone).
+    pub(crate) fn close_quietly(&self, reason: CloseReason) {
+        let mut g = self.state.lock();
+        self.close_locked(&mut g, reason, false);
+    }
+
+    /// Why the session ended, once it has.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.state.lock().closed.clone()
+    }
+
+    // ---- Heartbeat ----------------------------------------------------------
+
+    /// One step of the heartbeat at `now`: closes the session if its pong is
+    /// overdue, sends a ping when one is due. Returns when to step again, or
+    /// `None` once the session is closed.
+    pub(crate) fn heartbeat(&self, now: Instant) -> Option<Instant> {
+        let mut g = self.state.lock();
+        if self.check_deadline_locked(&mut g, now) {
+            return None;
+        }
+        if g.pong_deadline.is_none() && now >= g.next_ping {
+            let deadline = g.next_ping + self.config.ping_timeout;
+            g.pong_deadline = Some(deadline);
+            // Bounded like any send: with the queue full the session
+            // closes (disconnect policy) or the ping is dropped and the
+            // pong deadline still runs.
+            let _ = self.send_locked(&mut g, Frame::text(PacketType::Ping, ""));
+        }
+        Some(g.pong_deadline.unwrap_or(g.next_ping))
+    }
+
+    /// Completes when the heartbeat should look at the session again early
+    /// (it closed, or a pong arrived).
+    pub(crate) fn driver_wakeup(&self) -> Notified<'_> {
+        self.driver_notify.notified()
     }
 }

@@ -1,5 +1,5 @@
 //! The WebSocket transport: the HTTP upgrade, then one task per connection
-//! that reads client frames and writes queued [`super::Frame`]s.
+//! that reads client frames and writes queued [`Frame`]s.
 //!
 //! The task owns the socket. Reads go through an on-stack buffer so an idle
 //! connection holds no read buffer; writes take everything queued for the
@@ -22,25 +22,27 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::error::{CloseReason, HttpError, TransportFault};
-use super::packet::{Frame, Packet, PacketType};
-use super::server::{handle_packet, EngineHandler, EngineInner, Session};
-use super::session::TransportKind;
-use super::ws::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
+use super::SessionLink;
+use crate::engine::error::{CloseReason, HttpError, TransportFault};
+use crate::engine::frame::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
+use crate::engine::packet::{Frame, Packet, PacketType};
+use crate::engine::session::Connection;
 use crate::http::{response, Body, HttpStream};
 
 /// The socket under an upgraded connection: the plain TCP stream when hyper
 /// hands it back (the usual case), otherwise hyper's wrapper; or any byte
 /// stream handed to the in-process test hook
-/// ([`super::Engine::attach_websocket`]).
+/// ([`crate::engine::Engine::attach_websocket`]).
 pub(crate) enum WsIo {
     /// The TCP stream, with the `101` response head that hyper wrote and
     /// [`crate::http::HttpStream`] held back, still to be sent.
     Tcp(TcpStream, Option<Bytes>),
     /// The TCP stream, shared with the session for direct writes
-    /// ([`super::direct`]); only ever used through `&TcpStream`.
+    /// ([`crate::engine::direct`]); only ever used through `&TcpStream`.
     Shared(Arc<TcpStream>),
+    /// What hyper handed back when it was not the plain TCP stream.
     Other(TokioIo<Upgraded>),
+    /// Any byte stream (the in-process test hook).
     Dyn(Box<dyn DynIo>),
 }
 
@@ -169,8 +171,7 @@ where
         .is_some_and(|v| v.as_bytes() == b"13");
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (Some(key), true) = (key, version_ok) else {
-        let e = HttpError::BadRequest;
-        return response(e.status(), Some("application/json"), e.body());
+        return HttpError::BadRequest.response();
     };
     let accept = derive_accept_key(key.as_bytes());
     let on = hyper::upgrade::on(&mut req);
@@ -238,17 +239,11 @@ enum Outcome {
 /// Runs one WebSocket connection of a session until it ends. With `probing`,
 /// the socket is an upgrade candidate of a polling session: it answers
 /// `2probe` and takes over the session on `5`.
-pub(crate) async fn run<H: EngineHandler>(
-    inner: Arc<EngineInner<H>>,
-    session: Arc<Session<H>>,
-    mut io: WsIo,
-    mut rbuf: BytesMut,
-    probing: bool,
-) {
-    let conn = session.conn.clone();
-    let mut dec = WsDecoder::new(inner.config.max_payload);
+pub(crate) async fn run<L: SessionLink>(link: L, mut io: WsIo, mut rbuf: BytesMut, probing: bool) {
+    let conn = link.conn();
+    let mut dec = WsDecoder::new(conn.config().max_payload);
     let mut active = !probing;
-    let probe_deadline = Instant::now() + inner.config.upgrade_timeout;
+    let probe_deadline = Instant::now() + conn.config().upgrade_timeout;
     // The `101` goes out with the first frames (the open packet, or at once
     // for a probe, whose client speaks first).
     let mut ctrl: Vec<Bytes> = io.take_head().into_iter().collect();
@@ -260,9 +255,9 @@ pub(crate) async fn run<H: EngineHandler>(
                 Err(e) => break 'conn Outcome::Protocol(e),
             };
             let step = if active {
-                on_active_event(&inner, &session, event, &mut ctrl)
+                on_active_event(&link, event, &mut ctrl)
             } else {
-                on_probe_event(&session, event, &mut ctrl, &mut active)
+                on_probe_event(conn, event, &mut ctrl, &mut active)
             };
             if let Some(o) = step {
                 break 'conn o;
@@ -272,18 +267,11 @@ pub(crate) async fn run<H: EngineHandler>(
             rbuf = BytesMut::new();
         }
         if active {
-            share(&mut io, &conn);
+            share(&mut io, conn);
         }
         let mut out = std::mem::take(&mut ctrl);
         let closing = if active {
-            let mut g = conn.inner.lock();
-            out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
-            g.queued_bytes = 0;
-            if g.writing && out.is_empty() {
-                g.last_write = std::time::Instant::now();
-            }
-            g.writing = !out.is_empty();
-            g.closed.is_some()
+            conn.take_for_write(&mut out)
         } else {
             conn.is_closed()
         };
@@ -300,7 +288,7 @@ pub(crate) async fn run<H: EngineHandler>(
             let done = loop {
                 tokio::select! {
                     r = &mut write => break r.is_ok(),
-                    _ = conn.ws_notify.notified() => {
+                    _ = conn.ws_wakeup() => {
                         if conn.is_closed() && !closing {
                             break false;
                         }
@@ -330,12 +318,12 @@ pub(crate) async fn run<H: EngineHandler>(
         let read = if active {
             tokio::select! {
                 r = read_some(&mut io, &mut rbuf) => r,
-                _ = conn.ws_notify.notified() => continue,
+                _ = conn.ws_wakeup() => continue,
             }
         } else {
             tokio::select! {
                 r = read_some(&mut io, &mut rbuf) => r,
-                _ = conn.ws_notify.notified() => continue,
+                _ = conn.ws_wakeup() => continue,
                 _ = tokio::time::sleep_until(probe_deadline) => break Outcome::ProbeAbandoned,
             }
         };
@@ -345,34 +333,32 @@ pub(crate) async fn run<H: EngineHandler>(
             Err(_) => break Outcome::Io,
         }
     };
-    finish(&session, io, outcome, active).await;
+    finish(conn, io, outcome, active).await;
 }
 
 /// Shares the TCP stream of the active WebSocket with its session, so that
-/// senders can write to it directly while it is idle ([`super::direct`]).
-fn share(io: &mut WsIo, conn: &super::Connection) {
+/// senders can write to it directly while it is idle
+/// ([`crate::engine::direct`]).
+fn share(io: &mut WsIo, conn: &Connection) {
     if !matches!(io, WsIo::Tcp(_, None)) {
         return;
     }
-    let mut g = conn.inner.lock();
-    if g.closed.is_some() {
-        return;
-    }
-    let WsIo::Tcp(stream, None) = std::mem::replace(io, WsIo::Dyn(Box::new(tokio::io::empty())))
-    else {
-        unreachable!("checked above");
-    };
-    let stream = Arc::new(stream);
-    g.direct = Some(stream.clone());
-    *io = WsIo::Shared(stream);
+    conn.share_stream(|| {
+        let empty = WsIo::Dyn(Box::new(tokio::io::empty()));
+        let WsIo::Tcp(stream, None) = std::mem::replace(io, empty) else {
+            unreachable!("checked above");
+        };
+        let stream = Arc::new(stream);
+        *io = WsIo::Shared(stream.clone());
+        stream
+    });
 }
 
 /// Takes the stream back from the session (under its lock, so no direct
 /// write can start afterwards) to own it again for the last writes and the
 /// shutdown.
-fn unshare(io: WsIo, g: &mut super::session::Inner) -> WsIo {
-    g.direct = None;
-    g.writing = true;
+fn unshare(io: WsIo, conn: &Connection) -> WsIo {
+    conn.unshare_stream();
     match io {
         WsIo::Shared(s) => match Arc::try_unwrap(s) {
             Ok(s) => WsIo::Tcp(s, None),
@@ -383,9 +369,8 @@ fn unshare(io: WsIo, g: &mut super::session::Inner) -> WsIo {
 }
 
 /// Handles an event on the session's active WebSocket; `Some` ends the connection.
-fn on_active_event<H: EngineHandler>(
-    inner: &EngineInner<H>,
-    session: &Arc<Session<H>>,
+fn on_active_event<L: SessionLink>(
+    link: &L,
     event: WsEvent,
     ctrl: &mut Vec<Bytes>,
 ) -> Option<Outcome> {
@@ -393,7 +378,7 @@ fn on_active_event<H: EngineHandler>(
         WsEvent::Text(t) => match Packet::decode_text(t, false) {
             Ok(p) => p,
             Err(_) => {
-                session.conn.close_with(CloseReason::ParseError);
+                link.conn().close_with(CloseReason::ParseError);
                 return Some(Outcome::SessionClosed);
             }
         },
@@ -405,7 +390,7 @@ fn on_active_event<H: EngineHandler>(
         WsEvent::Pong => return None,
         WsEvent::Close(_) => return Some(Outcome::PeerClosed),
     };
-    if handle_packet(inner, session, packet) {
+    if link.on_packet(packet) {
         None
     } else {
         Some(Outcome::SessionClosed)
@@ -413,13 +398,12 @@ fn on_active_event<H: EngineHandler>(
 }
 
 /// Handles an event on a probing WebSocket; `Some` ends the probe.
-fn on_probe_event<H: EngineHandler>(
-    session: &Arc<Session<H>>,
+fn on_probe_event(
+    conn: &Connection,
     event: WsEvent,
     ctrl: &mut Vec<Bytes>,
     active: &mut bool,
 ) -> Option<Outcome> {
-    let conn = &session.conn;
     let text = match event {
         WsEvent::Text(t) => t,
         WsEvent::Ping(p) => {
@@ -433,19 +417,13 @@ fn on_probe_event<H: EngineHandler>(
     match text.as_str() {
         "2probe" => {
             ctrl.push(Frame::text(PacketType::Pong, "probe").ws_bytes().clone());
-            let mut g = conn.inner.lock();
-            g.upgrading = true;
-            conn.poll_notify.notify_one();
+            conn.probe_received();
             None
         }
         "5" => {
-            let mut g = conn.inner.lock();
-            if g.closed.is_some() {
+            if !conn.complete_upgrade() {
                 return Some(Outcome::SessionClosed);
             }
-            g.transport = TransportKind::WebSocket;
-            g.upgrading = false;
-            conn.poll_notify.notify_one();
             *active = true;
             None
         }
@@ -455,18 +433,9 @@ fn on_probe_event<H: EngineHandler>(
 
 /// Ends the connection: records why on the session, sends a close frame when
 /// the socket is still usable, and shuts the socket down.
-async fn finish<H: EngineHandler>(
-    session: &Arc<Session<H>>,
-    mut io: WsIo,
-    outcome: Outcome,
-    active: bool,
-) {
-    let conn = &session.conn;
+async fn finish(conn: &Connection, io: WsIo, outcome: Outcome, active: bool) {
     let mut out: Vec<Bytes> = Vec::new();
-    {
-        let mut g = conn.inner.lock();
-        io = unshare(io, &mut g);
-    }
+    let mut io = unshare(io, conn);
     if active {
         let reason = match outcome {
             Outcome::SessionClosed | Outcome::ProbeAbandoned | Outcome::Interrupted => None,
@@ -477,18 +446,10 @@ async fn finish<H: EngineHandler>(
                 TransportFault::WebSocketProtocol,
             )),
         };
-        let mut g = conn.inner.lock();
-        if let Some(r) = reason {
-            conn.close_locked(&mut g, r, false);
-        }
         // Whatever is still queued (e.g. the `1` of a server close) goes out first.
-        out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
-        g.queued_bytes = 0;
+        conn.end_websocket(reason, &mut out);
     } else {
-        let mut g = conn.inner.lock();
-        g.ws_attached = false;
-        g.upgrading = false;
-        conn.poll_notify.notify_one();
+        conn.probe_ended();
     }
     if matches!(outcome, Outcome::Io | Outcome::Interrupted) {
         return;
