@@ -10,20 +10,8 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rollcall::engine::packet::{base64_decode, decode_payload};
-use rollcall::engine::{Frame, Packet, PacketType, Utf8Bytes};
-
-fn reencode(p: &Packet) -> Frame {
-    match p {
-        Packet::Open => Frame::text(PacketType::Open, ""),
-        Packet::Close => Frame::text(PacketType::Close, ""),
-        Packet::Ping(d) => Frame::text(PacketType::Ping, d.as_str()),
-        Packet::Pong(d) => Frame::text(PacketType::Pong, d.as_str()),
-        Packet::Message(d) => Frame::message(d.as_str()),
-        Packet::Binary(b) => Frame::binary(b),
-        Packet::Upgrade => Frame::text(PacketType::Upgrade, ""),
-        Packet::Noop => Frame::text(PacketType::Noop, ""),
-    }
-}
+use rollcall::engine::{Frame, Packet, Utf8Bytes};
+use rollcall_fuzz::reencode;
 
 /// The frame's WebSocket header must announce exactly its payload.
 fn check_frame(f: &Frame) {

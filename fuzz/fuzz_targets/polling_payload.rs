@@ -13,21 +13,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rollcall::engine::packet::{decode_payload, encode_payload, RECORD_SEPARATOR};
-use rollcall::engine::{DecodeError, Frame, Packet, PacketType};
-use rollcall_fuzz::Input;
-
-fn reencode(p: &Packet) -> Frame {
-    match p {
-        Packet::Open => Frame::text(PacketType::Open, ""),
-        Packet::Close => Frame::text(PacketType::Close, ""),
-        Packet::Ping(d) => Frame::text(PacketType::Ping, d.as_str()),
-        Packet::Pong(d) => Frame::text(PacketType::Pong, d.as_str()),
-        Packet::Message(d) => Frame::message(d.as_str()),
-        Packet::Binary(b) => Frame::binary(b),
-        Packet::Upgrade => Frame::text(PacketType::Upgrade, ""),
-        Packet::Noop => Frame::text(PacketType::Noop, ""),
-    }
-}
+use rollcall::engine::{DecodeError, Frame, Packet};
+use rollcall_fuzz::{reencode, Input};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\u{1e}', "")

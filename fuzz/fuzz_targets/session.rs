@@ -294,6 +294,12 @@ impl Client {
 }
 
 impl Harness {
+    /// The connection of the latest `on_open` (a handshake just made one).
+    fn last_conn(&self) -> Arc<Connection> {
+        let rec = self.rec.lock().unwrap();
+        rec.conns.last().cloned().expect("no on_open")
+    }
+
     async fn handshake_polling(&mut self) {
         let res = self
             .engine
@@ -308,15 +314,7 @@ impl Harness {
             return;
         }
         assert_eq!(status, 200);
-        let conn = self
-            .rec
-            .lock()
-            .unwrap()
-            .conns
-            .last()
-            .cloned()
-            .expect("no on_open");
-        let mut c = Client::new(conn);
+        let mut c = Client::new(self.last_conn());
         let (packets, err) = decode_payload(body);
         assert_eq!(err, None);
         assert!(matches!(packets.first(), Some(Packet::Open)));
@@ -329,15 +327,7 @@ impl Harness {
         let (client, server) = tokio::io::duplex(self.ws_capacity);
         match self.engine.attach_websocket(None, server) {
             Ok(()) => {
-                let conn = self
-                    .rec
-                    .lock()
-                    .unwrap()
-                    .conns
-                    .last()
-                    .cloned()
-                    .expect("no on_open");
-                let mut c = Client::new(conn);
+                let mut c = Client::new(self.last_conn());
                 c.ws = Some(Ws {
                     io: client,
                     rbuf: Vec::new(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use rollcall::engine::{Frame, Packet, PacketType};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -69,6 +70,21 @@ impl<'a> Input<'a> {
 // The WebSocket client codec (masked client frames, parsing the server's
 // frames) is the library's own test-support one.
 pub use rollcall::engine::ws::testing::{client_frame, parse_server_frames, ServerFrame};
+
+/// The frame the engine would send for packet `p` (the inverse of the
+/// decoders, for round-trip checks).
+pub fn reencode(p: &Packet) -> Frame {
+    match p {
+        Packet::Open => Frame::text(PacketType::Open, ""),
+        Packet::Close => Frame::text(PacketType::Close, ""),
+        Packet::Ping(d) => Frame::text(PacketType::Ping, d.as_str()),
+        Packet::Pong(d) => Frame::text(PacketType::Pong, d.as_str()),
+        Packet::Message(d) => Frame::message(d.as_str()),
+        Packet::Binary(b) => Frame::binary(b),
+        Packet::Upgrade => Frame::text(PacketType::Upgrade, ""),
+        Packet::Noop => Frame::text(PacketType::Noop, ""),
+    }
+}
 
 /// Nesting depth of a JSON value (scalars 0, `[]` 1, `[[]]` 2).
 pub fn json_depth(v: &Value) -> usize {
