@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -36,6 +37,8 @@ use rollcall::socketio::{Namespace, Payload, SocketIo, SocketIoConfig};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
+
+mod common;
 
 const N: usize = 10_000;
 const ROOM: &str = "bench";
@@ -56,6 +59,14 @@ fn server() -> (SocketIo, Arc<Namespace>) {
     );
     let ns = io.ns("/", |socket| socket.join(ROOM));
     (io, ns)
+}
+
+/// The broadcast group: 10 samples, 500 ms warm-up, `measure` of
+/// measurement, throughput in recipients.
+fn group<'a>(c: &'a mut Criterion, measure: Duration) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = common::group(c, "broadcast", 10, Duration::from_millis(500), measure);
+    g.throughput(Throughput::Elements(N as u64));
+    g
 }
 
 fn addr() -> SocketAddr {
@@ -115,26 +126,15 @@ fn emit_polling(c: &mut Criterion) {
         })
     };
     let p = payload();
-    let mut g = c.benchmark_group("broadcast");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(N as u64));
+    let mut g = group(c, Duration::from_secs(3));
     g.bench_function("emit_polling_10k", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let batch = left.min(64);
-                let t = Instant::now();
-                for _ in 0..batch {
-                    assert_eq!(ns.to(ROOM).emit("bcast", &p), N);
-                }
-                total += t.elapsed();
-                drain(&rt);
-                left -= batch;
-            }
-            total
+            common::batched(
+                iters,
+                64,
+                || assert_eq!(ns.to(ROOM).emit("bcast", &p), N),
+                || drain(&rt),
+            )
         })
     });
     g.finish();
@@ -238,11 +238,7 @@ fn emit_ws_duplex(c: &mut Criterion) {
     let frame_len = encode_event("/", "bcast", &p, None, None).frames[0]
         .ws_bytes()
         .len();
-    let mut g = c.benchmark_group("broadcast");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(N as u64));
+    let mut g = group(c, Duration::from_secs(5));
     g.bench_function("emit_ws_duplex_10k", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -272,32 +268,25 @@ fn floor(c: &mut Criterion) {
         .map(|_| (Mutex::new(VecDeque::new()), Notify::new()))
         .collect();
     let p = payload();
-    let mut g = c.benchmark_group("broadcast");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .throughput(Throughput::Elements(N as u64));
+    let mut g = group(c, Duration::from_secs(2));
     g.bench_function("floor_clone_push_10k", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let batch = left.min(64);
-                let t = Instant::now();
-                for _ in 0..batch {
+            common::batched(
+                iters,
+                64,
+                || {
                     let enc = encode_event("/", "bcast", &p, None, None);
                     for (q, n) in &queues {
                         q.lock().push_back(enc.frames[0].clone());
                         n.notify_one();
                     }
-                }
-                total += t.elapsed();
-                for (q, _) in &queues {
-                    q.lock().clear();
-                }
-                left -= batch;
-            }
-            total
+                },
+                || {
+                    for (q, _) in &queues {
+                        q.lock().clear();
+                    }
+                },
+            )
         })
     });
     g.finish();

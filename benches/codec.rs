@@ -3,7 +3,6 @@
 //! `cargo bench --bench codec` (a few seconds per group).
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -12,6 +11,8 @@ use rollcall::engine::{Frame, Packet as EioPacket, Utf8Bytes};
 use rollcall::socketio::packet::{encode_ack, encode_event, Limits, Packet as SioPacket};
 use rollcall::socketio::Payload;
 use serde_json::json;
+
+mod common;
 
 /// Payload sizes (bytes of the string argument).
 const SIZES: [usize; 3] = [32, 1024, 65536];
@@ -25,10 +26,7 @@ fn text_of(len: usize) -> String {
 }
 
 fn engineio(c: &mut Criterion) {
-    let mut g = c.benchmark_group("engineio");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut g = common::quick_group(c, "engineio");
     for &n in &SIZES {
         let body = text_of(n);
         let wire: Utf8Bytes = format!("4{body}").into();
@@ -66,10 +64,7 @@ fn engineio(c: &mut Criterion) {
 
 fn socketio(c: &mut Criterion) {
     let limits = Limits::default();
-    let mut g = c.benchmark_group("socketio");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut g = common::quick_group(c, "socketio");
     for &n in &SIZES {
         let s = text_of(n);
         g.throughput(Throughput::Bytes(n as u64));

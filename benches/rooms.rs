@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use rollcall::socketio::rooms::{Room, RoomRegistry};
+
+mod common;
 
 type Reg = RoomRegistry<Arc<u64>>;
 
@@ -65,10 +68,7 @@ where
 }
 
 fn single(c: &mut Criterion) {
-    let mut g = c.benchmark_group("rooms");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut g = common::quick_group(c, "rooms");
     for &size in &[100usize, 10_000] {
         // join + leave of one socket in a room of `size` (the snapshot is dropped each time).
         let (reg, names, _) = filled(1, size);
@@ -111,11 +111,31 @@ fn single(c: &mut Criterion) {
     g.finish();
 }
 
+/// One membership change each way: `who` joins `room` with `member`, then leaves.
+fn join_leave(reg: &Reg, room: &Room, who: &Arc<str>, member: Arc<u64>) {
+    reg.join(room, who, member);
+    reg.leave(room, who);
+}
+
+/// Benches `measured` on `reg` while a second thread keeps running
+/// `contender` (with its iteration number) on the same registry.
+fn bench_contended(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    reg: &Arc<Reg>,
+    contender: impl Fn(&Reg, u64) + Clone + Send + 'static,
+    measured: impl Fn(&Reg),
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let (reg2, op) = (reg.clone(), contender.clone());
+            with_contender(move |i| op(&reg2, i), iters, |_| measured(reg))
+        })
+    });
+}
+
 fn contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("rooms_two_threads");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut g = common::quick_group(c, "rooms_two_threads");
     let size = 1000;
 
     // Both threads join/leave, on different rooms (usually different shards).
@@ -124,48 +144,30 @@ fn contended(c: &mut Criterion) {
         let reg = Arc::new(reg);
         let (ra, rb) = (names[0].clone(), names[1].clone());
         let (ia, ib): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
-        g.bench_function("join_leave_other_room", |b| {
-            b.iter_custom(|iters| {
-                let (reg2, rb, ib) = (reg.clone(), rb.clone(), ib.clone());
-                let m = Arc::new(1u64);
-                with_contender(
-                    move |_| {
-                        reg2.join(&rb, &ib, m.clone());
-                        reg2.leave(&rb, &ib);
-                    },
-                    iters,
-                    |_| {
-                        reg.join(&ra, &ia, Arc::new(0));
-                        reg.leave(&ra, &ia);
-                    },
-                )
-            })
-        });
+        let m = Arc::new(1u64);
+        bench_contended(
+            &mut g,
+            "join_leave_other_room",
+            &reg,
+            move |reg, _| join_leave(reg, &rb, &ib, m.clone()),
+            |reg| join_leave(reg, &ra, &ia, Arc::new(0)),
+        );
     }
     // Both threads join/leave the same room (one shard lock).
     {
         let (reg, names, _) = filled(1, size);
         let reg = Arc::new(reg);
         let room = names[0].clone();
-        g.bench_function("join_leave_same_room", |b| {
-            b.iter_custom(|iters| {
-                let (reg2, room2) = (reg.clone(), room.clone());
-                let other: Arc<str> = Arc::from("b");
-                let m = Arc::new(1u64);
-                let mine: Arc<str> = Arc::from("a");
-                with_contender(
-                    move |_| {
-                        reg2.join(&room2, &other, m.clone());
-                        reg2.leave(&room2, &other);
-                    },
-                    iters,
-                    |_| {
-                        reg.join(&room, &mine, Arc::new(0));
-                        reg.leave(&room, &mine);
-                    },
-                )
-            })
-        });
+        let (room2, other): (Room, Arc<str>) = (room.clone(), Arc::from("b"));
+        let m = Arc::new(1u64);
+        let mine: Arc<str> = Arc::from("a");
+        bench_contended(
+            &mut g,
+            "join_leave_same_room",
+            &reg,
+            move |reg, _| join_leave(reg, &room2, &other, m.clone()),
+            |reg| join_leave(reg, &room, &mine, Arc::new(0)),
+        );
     }
     // Lookups (broadcasts) while the other thread only looks up too: read locks.
     {
@@ -173,20 +175,18 @@ fn contended(c: &mut Criterion) {
         let reg = Arc::new(reg);
         let room = names[0].clone();
         let _ = reg.members(&room);
-        g.bench_function("lookup_vs_lookup_same_room", |b| {
-            b.iter_custom(|iters| {
-                let (reg2, room2) = (reg.clone(), room.clone());
-                with_contender(
-                    move |_| {
-                        black_box(reg2.members(&room2));
-                    },
-                    iters,
-                    |_| {
-                        black_box(reg.members(&room));
-                    },
-                )
-            })
-        });
+        let room2 = room.clone();
+        bench_contended(
+            &mut g,
+            "lookup_vs_lookup_same_room",
+            &reg,
+            move |reg, _| {
+                black_box(reg.members(&room2));
+            },
+            |reg| {
+                black_box(reg.members(&room));
+            },
+        );
     }
     // Lookups of a room while the other thread keeps joining/leaving it:
     // each change drops the snapshot, so a lookup may rebuild it (O(members)).
@@ -194,26 +194,23 @@ fn contended(c: &mut Criterion) {
         let (reg, names, _) = filled(1, size);
         let reg = Arc::new(reg);
         let room = names[0].clone();
-        g.bench_function("lookup_vs_churn_same_room", |b| {
-            b.iter_custom(|iters| {
-                let (reg2, room2) = (reg.clone(), room.clone());
-                let other: Arc<str> = Arc::from("churn");
-                let m = Arc::new(1u64);
-                with_contender(
-                    move |i| {
-                        if i % 2 == 0 {
-                            reg2.join(&room2, &other, m.clone());
-                        } else {
-                            reg2.leave(&room2, &other);
-                        }
-                    },
-                    iters,
-                    |_| {
-                        black_box(reg.members(&room));
-                    },
-                )
-            })
-        });
+        let (room2, other): (Room, Arc<str>) = (room.clone(), Arc::from("churn"));
+        let m = Arc::new(1u64);
+        bench_contended(
+            &mut g,
+            "lookup_vs_churn_same_room",
+            &reg,
+            move |reg, i| {
+                if i % 2 == 0 {
+                    reg.join(&room2, &other, m.clone());
+                } else {
+                    reg.leave(&room2, &other);
+                }
+            },
+            |reg| {
+                black_box(reg.members(&room));
+            },
+        );
     }
     g.finish();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of rollcall (examples/conformance.rs) and the Node
 # socket.io reference (benches/node/conformance.mjs), same contract, same load
-# generator (examples/loadgen.rs), same settings, same CPU budget: the server
+# generator (examples/loadgen/), same settings, same CPU budget: the server
 # on core 0, the load generator on core 1 (taskset).
 #
 #   benches/run.sh [RUNS] [N ...]        default: 3 runs, N = 1000 10000

@@ -1,6 +1,7 @@
 //! Helpers shared by the fuzz targets: a reader over the fuzzer's bytes, a
-//! tiny WebSocket client codec, in-process HTTP requests to an engine, and a
-//! current-thread Tokio runtime with paused (virtual) time.
+//! tiny WebSocket client codec, the frame of a decoded Engine.IO packet (for
+//! round trips), in-process HTTP requests to an engine, and a current-thread
+//! Tokio runtime with paused (virtual) time.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -33,7 +33,8 @@ import {
   makeDataDir,
   mintToken,
   mintTokens,
-  removeDataDir,
+  seed,
+  shutdown,
   startRollcall,
 } from "./attendance_helpers.mjs";
 
@@ -162,11 +163,7 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
 
   afterEach(() => clients.closeAll());
 
-  after(async () => {
-    clients.closeAll();
-    await server?.stop();
-    removeDataDir(dataDir);
-  });
+  after(() => shutdown(clients, server, dataDir));
 
   test("a teacher and 30 students through a whole session: seed events, acks, self check-in, statistics, course subscribers", async () => {
     const SID = "sess-main";
@@ -954,12 +951,14 @@ describe("rate limiting (RATE_LIMIT / RATE_BURST), closed registration, CORS ori
 
   before(async () => {
     dataDir = makeDataDir("rate");
-    await importUsers(dataDir, [
-      { id: "rt1", email: "rt1@example.test", name: "Rate Teacher", role: "teacher" },
-      { id: "rs1", email: "rs1@example.test", name: "Rate Student", role: "student" },
-    ]);
-    await addCourse(dataDir, { id: "rc1", teachers: ["rt1"], students: ["rs1"] });
-    tok = await mintTokens(dataDir, ["rt1", "rs1"]);
+    tok = await seed(dataDir, {
+      users: [
+        { id: "rt1", email: "rt1@example.test", name: "Rate Teacher", role: "teacher" },
+        { id: "rs1", email: "rs1@example.test", name: "Rate Student", role: "student" },
+      ],
+      courses: [{ id: "rc1", teachers: ["rt1"], students: ["rs1"] }],
+      tokens: ["rt1", "rs1"],
+    });
     // 3 requests in a burst, then one per 100 s: deterministic for this test.
     server = await startRollcall(dataDir, {
       RATE_LIMIT: "0.01",
@@ -969,11 +968,7 @@ describe("rate limiting (RATE_LIMIT / RATE_BURST), closed registration, CORS ori
     });
   });
 
-  after(async () => {
-    clients.closeAll();
-    await server?.stop();
-    removeDataDir(dataDir);
-  });
+  after(() => shutdown(clients, server, dataDir));
 
   test("a socket over its budget gets rate_limited; other sockets are not affected", async () => {
     const [teacher, student, teacher2] = await clients.connectMany(server.url, [tok.rt1, tok.rs1, tok.rt1]);
@@ -1030,22 +1025,20 @@ describe("durability: acked marks survive SIGKILL, sessions survive restarts", {
 
   before(async () => {
     dataDir = makeDataDir("durable");
-    await importUsers(dataDir, [
-      { id: "dt1", email: "dt1@example.test", name: "Durable Teacher", role: "teacher" },
-      ...STUDENTS.map((id) => ({ id, email: `${id}@example.test`, name: `Durable ${id}` })),
-    ]);
-    await addCourse(dataDir, { id: "dc1", name: "Durable Course", teachers: ["dt1"], students: STUDENTS });
-    tok = await mintTokens(dataDir, ["dt1", "d002", "d003"]);
+    tok = await seed(dataDir, {
+      users: [
+        { id: "dt1", email: "dt1@example.test", name: "Durable Teacher", role: "teacher" },
+        ...STUDENTS.map((id) => ({ id, email: `${id}@example.test`, name: `Durable ${id}` })),
+      ],
+      courses: [{ id: "dc1", name: "Durable Course", teachers: ["dt1"], students: STUDENTS }],
+      tokens: ["dt1", "d002", "d003"],
+    });
     server = await startRollcall(dataDir, ENV);
   });
 
   afterEach(() => clients.closeAll());
 
-  after(async () => {
-    clients.closeAll();
-    await server?.stop();
-    removeDataDir(dataDir);
-  });
+  after(() => shutdown(clients, server, dataDir));
 
   test(`${N} pipelined marks, SIGKILL at the ${N}th ack, restart: all ${N} present, session still active and usable`, async () => {
     const teacher = await clients.connect(server.url, tok.dt1);
@@ -1200,20 +1193,18 @@ describe("students enrolled after the session started", { skip: SKIP }, () => {
 
   before(async () => {
     dataDir = makeDataDir("late");
-    await importUsers(dataDir, [
-      { id: "lt1", email: "lt1@example.test", name: "Late Teacher", role: "teacher" },
-      ...["l01", "l02", "l03", "l04", "l05"].map((id) => ({ id, email: `${id}@example.test`, name: `Late ${id}` })),
-    ]);
-    await addCourse(dataDir, { id: "lc1", teachers: ["lt1"], students: ["l01"] });
-    tok = await mintTokens(dataDir, ["lt1", "l01", "l02", "l03", "l04", "l05"]);
+    tok = await seed(dataDir, {
+      users: [
+        { id: "lt1", email: "lt1@example.test", name: "Late Teacher", role: "teacher" },
+        ...["l01", "l02", "l03", "l04", "l05"].map((id) => ({ id, email: `${id}@example.test`, name: `Late ${id}` })),
+      ],
+      courses: [{ id: "lc1", teachers: ["lt1"], students: ["l01"] }],
+      tokens: ["lt1", "l01", "l02", "l03", "l04", "l05"],
+    });
     server = await startRollcall(dataDir);
   });
 
-  after(async () => {
-    clients.closeAll();
-    await server?.stop();
-    removeDataDir(dataDir);
-  });
+  after(() => shutdown(clients, server, dataDir));
 
   test("joining, checking in or being marked creates their record; others still get not_found / forbidden", async () => {
     const teacher = await clients.connect(server.url, tok.lt1);
@@ -1283,20 +1274,18 @@ describe("idle expiry (SESSION_IDLE_SECS / IDLE_CHECK_SECS)", { skip: SKIP }, ()
 
   before(async () => {
     dataDir = makeDataDir("idle");
-    await importUsers(dataDir, [
-      { id: "it1", email: "it1@example.test", name: "Idle Teacher", role: "teacher" },
-      { id: "is1", email: "is1@example.test", name: "Idle Student", role: "student" },
-    ]);
-    await addCourse(dataDir, { id: "ic1", teachers: ["it1"], students: ["is1"] });
-    tok = await mintTokens(dataDir, ["it1", "is1"]);
+    tok = await seed(dataDir, {
+      users: [
+        { id: "it1", email: "it1@example.test", name: "Idle Teacher", role: "teacher" },
+        { id: "is1", email: "is1@example.test", name: "Idle Student", role: "student" },
+      ],
+      courses: [{ id: "ic1", teachers: ["it1"], students: ["is1"] }],
+      tokens: ["it1", "is1"],
+    });
     server = await startRollcall(dataDir, { SESSION_IDLE_SECS: "2", IDLE_CHECK_SECS: "1" });
   });
 
-  after(async () => {
-    clients.closeAll();
-    await server?.stop();
-    removeDataDir(dataDir);
-  });
+  after(() => shutdown(clients, server, dataDir));
 
   test("an untouched session ends by itself (ended_by system); a busy one does not until it goes idle", async () => {
     const [teacher, student] = await clients.connectMany(server.url, [tok.it1, tok.is1]);

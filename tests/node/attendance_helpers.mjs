@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { io } from "socket.io-client";
-import { REPO_ROOT, waitFor, withTimeout } from "./harness.mjs";
+import { REPO_ROOT, spawnListening, track, untrack, waitFor, withTimeout } from "./harness.mjs";
 
 export { REPO_ROOT, waitFor, withTimeout };
 
@@ -20,7 +20,6 @@ export const SECRET = "rollcall-e2e-secret-0123456789abcdef";
 
 const STARTUP_TIMEOUT_MS = Number(process.env.ROLLCALL_STARTUP_TIMEOUT_MS || 20000);
 const CLI_TIMEOUT_MS = 60000;
-const LISTENING_RE = /^listening on 127\.0\.0\.1:(\d+)$/;
 
 /** Path of the rollcall binary of `profile` ("debug" | "release"). */
 export function binary(profile = "debug") {
@@ -33,17 +32,6 @@ export function binary(profile = "debug") {
   }
   return bin;
 }
-
-const live = new Set();
-process.on("exit", () => {
-  for (const child of live) {
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
 
 /** A new empty data directory; remove it with removeDataDir. */
 export function makeDataDir(tag = "e2e") {
@@ -71,17 +59,17 @@ export function cli(dataDir, args, { input, profile = "debug", env = {} } = {}) 
   return withTimeout(
     new Promise((resolve, reject) => {
       const child = spawn(bin, args, { cwd: dataDir, env: baseEnv(dataDir, env), stdio: ["pipe", "pipe", "pipe"] });
-      live.add(child);
+      track(child);
       let out = "";
       let err = "";
       child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
       child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
       child.once("error", (e) => {
-        live.delete(child);
+        untrack(child);
         reject(e);
       });
       child.once("exit", (code, signal) => {
-        live.delete(child);
+        untrack(child);
         if (code === 0) resolve(out);
         else reject(new Error(`rollcall ${args.join(" ")} failed (code ${code}, signal ${signal}): ${err.trim()}`));
       });
@@ -117,85 +105,39 @@ export async function mintTokens(dataDir, userIds, opts) {
 }
 
 /**
+ * Seeds `dataDir` for one group of tests: imports `users`, adds `courses` (in
+ * order, see addCourse) and resolves with a CLI-minted token for each id of `tokens`.
+ */
+export async function seed(dataDir, { users, courses = [], tokens = [] }, opts) {
+  await importUsers(dataDir, users, opts);
+  for (const course of courses) await addCourse(dataDir, course, opts);
+  return mintTokens(dataDir, tokens, opts);
+}
+
+/** The end of a group of tests: closes its clients, stops its server, removes its data directory. */
+export async function shutdown(clients, server, dataDir) {
+  clients.closeAll();
+  await server?.stop();
+  removeDataDir(dataDir);
+}
+
+/**
  * Starts `rollcall serve` on `dataDir` (PORT=0, HOST=127.0.0.1) with extra env.
- * Resolves with { port, url, child, pid, stop(), kill(), exited } once it printed
- * `listening on 127.0.0.1:<port>`. stop() is SIGTERM (SIGKILL after 5 s);
+ * Resolves with { port, url, child, pid, stop(), kill(), exited, stderr() } once it printed
+ * `listening on 127.0.0.1:<port>` (see spawnListening). stop() is SIGTERM (SIGKILL after 5 s);
  * kill() is SIGKILL. Both resolve once the process has exited.
  */
 export async function startRollcall(dataDir, env = {}, { profile = "debug" } = {}) {
-  const bin = binary(profile);
-  const child = spawn(bin, ["serve"], {
+  return spawnListening({
+    label: "rollcall",
+    cmd: binary(profile),
+    args: ["serve"],
     cwd: dataDir,
     env: baseEnv(dataDir, { HOST: "127.0.0.1", PORT: "0", CLIENT_URL: "*", ...env }),
-    stdio: ["ignore", "pipe", "pipe"],
+    startupMs: STARTUP_TIMEOUT_MS,
+    verbose: Boolean(process.env.ROLLCALL_VERBOSE),
+    killOnFailure: true,
   });
-  live.add(child);
-  const exited = new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (c) => {
-    if (process.env.ROLLCALL_VERBOSE) process.stderr.write(`[rollcall] ${c}`);
-    stderr = (stderr + c).slice(-65536);
-  });
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  const signal = (sig) => {
-    if (!alive()) return;
-    try {
-      process.kill(child.pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  const kill = () => {
-    signal("SIGKILL");
-    return exited;
-  };
-  let stopping;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (alive()) {
-        signal("SIGTERM");
-        let timer;
-        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-        clearTimeout(timer);
-        signal("SIGKILL");
-      }
-      return exited;
-    })();
-    return stopping;
-  };
-  try {
-    const port = await new Promise((resolve, reject) => {
-      let buf = "";
-      let done = false;
-      const finish = (err, v) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        err ? reject(err) : resolve(v);
-      };
-      const timer = setTimeout(() => finish(new Error(`rollcall: no "listening on" line within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
-      child.once("error", finish);
-      child.once("exit", (code, sig) => finish(new Error(`rollcall exited before listening (code ${code}, signal ${sig})`)));
-      child.stdout.setEncoding("utf8").on("data", (c) => {
-        if (done) return;
-        buf += c;
-        const nl = buf.indexOf("\n");
-        if (nl === -1) return;
-        const m = LISTENING_RE.exec(buf.slice(0, nl).replace(/\r$/, ""));
-        m ? finish(null, Number(m[1])) : finish(new Error(`rollcall: unexpected first stdout line ${JSON.stringify(buf.slice(0, nl))}`));
-      });
-    });
-    return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, stop, kill, exited, stderr: () => stderr };
-  } catch (err) {
-    await kill();
-    err.message += stderr ? `\n--- rollcall stderr ---\n${stderr}` : "";
-    throw err;
-  }
 }
 
 /** Tracks client sockets so a test can close all of its sockets at once. */

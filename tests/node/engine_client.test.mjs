@@ -74,6 +74,15 @@ function assertSameBinary(got, sent) {
   assert.deepEqual(toBuffer(got), toBuffer(sent));
 }
 
+/** The messages received are the ones sent, in order (strings equal, binaries byte for byte). */
+function assertSameMessages(got, sent) {
+  assert.equal(got.length, sent.length);
+  got.forEach((g, i) => {
+    if (typeof sent[i] === "string") assert.equal(g, sent[i], `message #${i}`);
+    else assertSameBinary(g, sent[i]);
+  });
+}
+
 const largeText = (n) => {
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
   let s = "";
@@ -142,11 +151,7 @@ for (const mode of Object.keys(MODES)) {
       for (const m of sent) socket.send(m);
       const got = (await rec.waitCount(sent.length, 10000)).map(([d]) => d);
       rec.stop();
-      assert.equal(got.length, sent.length);
-      got.forEach((g, i) => {
-        if (typeof sent[i] === "string") assert.equal(g, sent[i], `message #${i}`);
-        else assertSameBinary(g, sent[i]);
-      });
+      assertSameMessages(got, sent);
     });
 
     test("large messages are echoed (500 KB text, 400 KB binary)", async () => {
@@ -217,10 +222,6 @@ describe("engine.io-client polling -> websocket upgrade", () => {
     for (let i = 0; i < 10; i++) send(`after-${i}`);
     const got = (await rec.waitCount(sent.length, 10000)).map(([d]) => d);
     rec.stop();
-    assert.equal(got.length, sent.length);
-    got.forEach((g, i) => {
-      if (typeof sent[i] === "string") assert.equal(g, sent[i], `message #${i}`);
-      else assertSameBinary(g, sent[i]);
-    });
+    assertSameMessages(got, sent);
   });
 });

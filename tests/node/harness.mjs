@@ -60,22 +60,32 @@ function command(name) {
   return { cmd: bin, args: [], cwd: REPO_ROOT };
 }
 
-/**
- * Spawns server `name` ("engine_echo" | "conformance") with extra env vars.
- * Resolves to { port, url, child, stop() }. stop() sends SIGTERM to the PID,
- * awaits the exit (SIGKILL after 5 s) and is safe to call more than once.
- */
-export async function startServer(name, env = {}) {
-  const { cmd, args, cwd } = command(name);
-  const child = spawn(cmd, args, {
-    cwd,
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/** Tracks a child process: killed by PID if this process exits or is terminated first. */
+export function track(child) {
   live.add(child);
+}
+
+/** Stops tracking a child (it exited, or never started). */
+export function untrack(child) {
+  live.delete(child);
+}
+
+/**
+ * Spawns `cmd args` (in `cwd`, with exactly `env`) and resolves once its first
+ * stdout line is `listening on 127.0.0.1:<port>`, within `startupMs`. `label`
+ * names it in errors (and prefixes its stderr when `verbose`). Resolves to
+ * { port, url, child, pid, stop(), kill(), exited, stderr() }: stop() sends
+ * SIGTERM and awaits the exit (SIGKILL after 5 s), kill() is SIGKILL; both
+ * resolve once the process has exited and are safe to call more than once.
+ * On a failed start the child is stopped (or killed, with `killOnFailure`)
+ * and the error carries its stderr (last 64 KiB).
+ */
+export async function spawnListening({ label, cmd, args, cwd, env, startupMs, verbose = false, killOnFailure = false }) {
+  const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  track(child);
   const exited = new Promise((resolve) => {
     child.once("exit", (code, signal) => {
-      live.delete(child);
+      untrack(child);
       resolve({ code, signal });
     });
   });
@@ -83,37 +93,35 @@ export async function startServer(name, env = {}) {
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (chunk) => {
-    if (process.env.INTEROP_VERBOSE) process.stderr.write(`[${name}] ${chunk}`);
+    if (verbose) process.stderr.write(`[${label}] ${chunk}`);
     stderr = (stderr + chunk).slice(-65536);
   });
 
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const signal = (sig) => {
+    if (!alive()) return;
+    try {
+      process.kill(child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  const kill = () => {
+    signal("SIGKILL");
+    return exited;
+  };
   let stopping;
   const stop = () => {
-    if (!stopping) {
-      stopping = (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          try {
-            process.kill(child.pid, "SIGTERM");
-          } catch {
-            // already gone
-          }
-          let timer;
-          const killed = new Promise((resolve) => {
-            timer = setTimeout(() => {
-              try {
-                process.kill(child.pid, "SIGKILL");
-              } catch {
-                // already gone
-              }
-              resolve();
-            }, STOP_TIMEOUT_MS);
-          });
-          await Promise.race([exited, killed]);
-          clearTimeout(timer);
-        }
-        return exited;
-      })();
-    }
+    stopping ??= (async () => {
+      if (alive()) {
+        signal("SIGTERM");
+        let timer;
+        await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
+        clearTimeout(timer);
+        signal("SIGKILL");
+      }
+      return exited;
+    })();
     return stopping;
   };
 
@@ -129,12 +137,12 @@ export async function startServer(name, env = {}) {
         else resolve(value);
       };
       const timer = setTimeout(
-        () => finish(new Error(`${name}: no "listening on" line within ${STARTUP_TIMEOUT_MS} ms`)),
-        STARTUP_TIMEOUT_MS,
+        () => finish(new Error(`${label}: no "listening on" line within ${startupMs} ms`)),
+        startupMs,
       );
       child.once("error", (err) => finish(err));
       child.once("exit", (code, signal) =>
-        finish(new Error(`${name} exited before listening (code ${code}, signal ${signal})`)),
+        finish(new Error(`${label} exited before listening (code ${code}, signal ${signal})`)),
       );
       child.stdout.setEncoding("utf8");
       child.stdout.on("data", (chunk) => {
@@ -145,15 +153,33 @@ export async function startServer(name, env = {}) {
         const first = buf.slice(0, nl).replace(/\r$/, "");
         const m = LISTENING_RE.exec(first);
         if (m) finish(null, Number(m[1]));
-        else finish(new Error(`${name}: first stdout line is not "listening on 127.0.0.1:<port>": ${JSON.stringify(first)}`));
+        else finish(new Error(`${label}: first stdout line is not "listening on 127.0.0.1:<port>": ${JSON.stringify(first)}`));
       });
     });
-    return { name, port, url: `http://127.0.0.1:${port}`, child, stop };
+    return { port, url: `http://127.0.0.1:${port}`, child, pid: child.pid, stop, kill, exited, stderr: () => stderr };
   } catch (err) {
-    await stop();
-    err.message += stderr ? `\n--- ${name} stderr ---\n${stderr}` : "";
+    await (killOnFailure ? kill() : stop());
+    err.message += stderr ? `\n--- ${label} stderr ---\n${stderr}` : "";
     throw err;
   }
+}
+
+/**
+ * Spawns server `name` ("engine_echo" | "conformance") with extra env vars.
+ * Resolves to { name, port, url, child, stop(), ... } (see spawnListening).
+ */
+export async function startServer(name, env = {}) {
+  const { cmd, args, cwd } = command(name);
+  const server = await spawnListening({
+    label: name,
+    cmd,
+    args,
+    cwd,
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", ...env },
+    startupMs: STARTUP_TIMEOUT_MS,
+    verbose: Boolean(process.env.INTEROP_VERBOSE),
+  });
+  return { name, ...server };
 }
 
 /** Rejects with a labelled error if `promise` does not settle within `ms`. */
