@@ -13,6 +13,8 @@
 //!
 //! Each layer knows only the one below it.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod engine;
 pub mod http;

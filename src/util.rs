@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 
 /// A hash map split into independently locked shards, chosen by the key's
 /// hash, so that unrelated keys never contend on one lock.
-pub struct ShardedMap<K, V> {
+pub(crate) struct ShardedMap<K, V> {
     shards: Box<[RwLock<HashMap<K, V>>]>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -53,11 +53,6 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
     /// Number of entries (sums the shards; not a snapshot).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
-    }
-
-    /// Whether the map is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// All values (shard by shard; not a snapshot).

@@ -11,8 +11,8 @@
 //! - `error`: [`ErrorCode`] and [`AppError`];
 //! - `presence`: who joined which session (in memory);
 //! - `tasks`: check-in code rotation and idle expiry;
-//! - [`checkin`]: check-in code and geofence maths; [`auth`]: passwords and
-//!   tokens; [`api`]: the HTTP routes; [`config`]: settings.
+//! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
+//!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]).
 //!
 //! Each socket's requests are handled in arrival order by a small per-socket
 //! pipeline: a worker applies each request to the store (in memory, fast) and
@@ -28,8 +28,8 @@
 
 pub mod api;
 pub mod auth;
-pub mod checkin;
-pub mod config;
+mod checkin;
+mod config;
 mod error;
 mod events;
 mod outcome;

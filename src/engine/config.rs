@@ -48,7 +48,7 @@ pub struct EngineConfig {
     pub allow_request: Option<AllowRequest>,
     /// When senders may write directly to idle WebSockets (default: after
     /// 100 ms without a packet, at most half of the time, in bursts of up to
-    /// 250 ms; see [`super::direct`]).
+    /// 250 ms; see [`DirectWrites`]).
     pub direct_writes: DirectWrites,
 }
 

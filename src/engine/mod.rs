@@ -12,13 +12,13 @@
 //!
 //! One owner per piece of state, and dependencies that point one way:
 //!
-//! - [`session`]: the [`Connection`], sole owner of a session's state (queue,
+//! - `session`: the [`Connection`], sole owner of a session's state (queue,
 //!   close, heartbeat deadline, polling flags, upgrade steps, the WebSocket
-//!   stream shared for [`direct`] writes). Its fields are private; every
+//!   stream shared for direct writes (`direct`)). Its fields are private; every
 //!   change is a method, and its lock rules are written there.
 //! - `dispatch`: the [`EngineHandler`] trait, the session table, and the
 //!   dispatch of a client packet to the handler.
-//! - [`server`]: the [`Engine`] handle and request routing (checks,
+//! - `server`: the [`Engine`] handle and request routing (checks,
 //!   handshake, dispatch to a transport).
 //! - `polling`: long-polling GET and POST, answered inside the request.
 //! - `transport`: the WebSocket transport task, which reaches the engine only
@@ -28,7 +28,7 @@
 //!   report of the session's end).
 //! - [`frame`]: the RFC 6455 frame codec (client frames in, control frames
 //!   out); [`packet`]: Engine.IO packets and polling payloads.
-//! - [`config`], `cors`, [`error`], `handshake`: settings, CORS, typed
+//! - `config`, `cors`, `error`, `handshake`: settings, CORS, typed
 //!   errors, and the opening request's details.
 //!
 //! `server` uses `polling`, `transport`, `heartbeat` and `dispatch`;
@@ -44,24 +44,26 @@
 //!   never together with a session lock.
 //! - The handler is called with no engine lock held.
 
-pub mod config;
+// The codecs are public (tests, fuzz targets and benches drive them
+// directly); the session machinery is private behind the re-exports below.
+mod config;
 mod cors;
-pub mod direct;
+mod direct;
 mod dispatch;
-pub mod error;
+mod error;
 pub mod frame;
 mod handshake;
 mod heartbeat;
 pub mod packet;
 mod polling;
-pub mod server;
-pub mod session;
+mod server;
+mod session;
 mod transport;
 
 pub use config::{AllowedOrigins, Cors, EngineConfig, EngineConfigBuilder, OverflowPolicy};
 pub use direct::DirectWrites;
 pub use error::{CloseReason, DecodeError, HttpError, SendError, TransportFault};
 pub use packet::{Frame, FrameBuilder, Message, Packet, PacketType};
-pub use server::{Engine, EngineHandler};
+pub use server::{query_param, Engine, EngineHandler};
 pub use session::{Connection, HandshakeInfo, TransportKind};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
