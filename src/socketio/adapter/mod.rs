@@ -255,6 +255,11 @@ impl std::fmt::Debug for AdapterFactory {
 ///
 /// Every method but [`Adapter::local`] defaults to this node only (the
 /// [`LocalAdapter`]'s method of the same purpose).
+///
+/// Locks: [`Adapter::add_all`], [`Adapter::del`] and [`Adapter::del_all`]
+/// are called with the socket's own room set locked (the order is that set,
+/// then the adapter's locks), so they must not call back into the socket.
+/// No other method is called with a lock held.
 pub trait Adapter: Send + Sync + 'static {
     /// This node's sockets and rooms.
     fn local(&self) -> &LocalAdapter;

@@ -82,13 +82,14 @@ impl Client {
 }
 
 /// A node of the cluster under test.
-pub struct Node {
-    /// The server.
-    pub io: SocketIo,
+struct Node {
+    /// The server (kept alive for the check).
+    _io: SocketIo,
     /// Where it listens.
-    pub addr: SocketAddr,
+    addr: SocketAddr,
     /// Its main namespace.
-    pub ns: Arc<Namespace>,
+    ns: Arc<Namespace>,
+    /// The sockets whose connection handler has run.
     ready: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -116,7 +117,7 @@ async fn cluster(h: &Harness, recovery: bool) -> Vec<Node> {
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(io.clone().serve(listener));
         nodes.push(Node {
-            io,
+            _io: io,
             addr,
             ns,
             ready,
@@ -127,14 +128,14 @@ async fn cluster(h: &Harness, recovery: bool) -> Vec<Node> {
 }
 
 /// A client connected to the main namespace of one node.
-pub struct Peer {
+struct Peer {
     client: Client,
     /// Its socket id.
-    pub sid: String,
+    sid: String,
     /// Its recovery id, when recovery is on.
-    pub pid: Option<String>,
+    pid: Option<String>,
     /// The index of its node.
-    pub node: usize,
+    node: usize,
 }
 
 impl Peer {
