@@ -1,6 +1,6 @@
 //! Connection state recovery: recent packets and the sessions of sockets
 //! that dropped, so that a client reconnecting in time gets its id, rooms and
-//! data back and receives what it missed. The [`RecoveryStore`] is the
+//! data back and receives what it missed. The recovery store is the
 //! local adapter's (see [`super::adapter`]): the seam's
 //! `persist_session` / `restore_session` are the two calls a durable log
 //! would implement instead.

@@ -1,6 +1,6 @@
 //! The Socket.IO server: configuration and namespaces. The Engine.IO
-//! handler that decodes packets and routes them to sockets is in
-//! [`super::handler`].
+//! handler that decodes packets and routes them to sockets is in the
+//! private `handler` module ([`SioHandler`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

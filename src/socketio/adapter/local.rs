@@ -1,24 +1,6 @@
 //! The local adapter: this node's sockets, rooms, broadcast loop, recovery
-//! store and server-side event handlers.
-//!
-//! State and locks (each owned here, private, reached through methods):
-//!
-//! - `sockets`: id -> socket, lock-sharded by id ([`ShardedMap`]).
-//! - `rooms`: room -> members, lock-sharded by room name
-//!   ([`RoomRegistry`]). A broadcast reads each room's members as an
-//!   immutable snapshot, so no shard lock is held while packets are queued
-//!   on the members (queueing takes each connection's own lock). Shard locks
-//!   are leaves: nothing else is taken while one is held.
-//! - `recovery`: the [`RecoveryStore`] (its packet log and session map each
-//!   have one mutex, leaves too).
-//! - `server_handlers`: event -> handler, read-mostly; the handler runs with
-//!   no lock held.
-//!
-//! Callers may hold a socket's own room-set lock while calling
-//! [`LocalAdapter::add_all`] / [`LocalAdapter::del`] (that is how
-//! [`Socket::join`] keeps a join and a concurrent disconnect consistent):
-//! the order is socket room set, then shard; never the reverse, since
-//! nothing here calls back into a socket while a shard lock is held.
+//! store and server-side event handlers ([`LocalAdapter`] lists its state
+//! and lock rules).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,7 +62,26 @@ impl Excluded {
     }
 }
 
-/// This node's part of a namespace: see the [module docs](self).
+/// This node's part of a namespace.
+///
+/// State and locks (each owned here, private, reached through methods):
+///
+/// - `sockets`: id -> socket, lock-sharded by id.
+/// - `rooms`: room -> members, lock-sharded by room name
+///   ([`RoomRegistry`]). A broadcast reads each room's members as an
+///   immutable snapshot, so no shard lock is held while packets are queued
+///   on the members (queueing takes each connection's own lock). Shard locks
+///   are leaves: nothing else is taken while one is held.
+/// - `recovery`: the recovery store (its packet log and session map each
+///   have one mutex, leaves too).
+/// - `server_handlers`: event -> handler, read-mostly; the handler runs with
+///   no lock held.
+///
+/// Callers may hold a socket's own room-set lock while calling
+/// [`LocalAdapter::add_all`] / [`LocalAdapter::del`] (that is how
+/// [`Socket::join`] keeps a join and a concurrent disconnect consistent):
+/// the order is socket room set, then shard; never the reverse, since
+/// nothing here calls back into a socket while a shard lock is held.
 pub struct LocalAdapter {
     name: String,
     sockets: ShardedMap<Arc<str>, Arc<Socket>>,
