@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
-use rollcall::socketio::rooms::{Room, RoomRegistry};
+use rollcall::socketio::{Room, RoomRegistry};
 
 mod common;
 

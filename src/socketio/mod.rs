@@ -2,27 +2,30 @@
 //! application.
 //!
 //! - [`packet`]: the codec (all seven packet types, binary placeholders, limits);
-//! - [`server`]: the server and its configuration (its Engine.IO handler is
+//! - `server`: the server and its configuration (its Engine.IO handler is
 //!   private);
-//! - [`namespace`], [`socket`]: namespaces with middlewares, sockets with
+//! - `namespace`, `socket`: namespaces with middlewares, sockets with
 //!   event handlers and acks both ways;
 //! - [`adapter`]: the seam between a namespace and where its sockets are;
 //!   the default [`LocalAdapter`] holds this node's rooms, the encode-once
 //!   broadcast loop and the recovery store;
-//! - [`rooms`]: the lock-sharded room registry;
-//! - [`broadcast`]: the builder of broadcasts (rooms, exclusions, volatile,
+//! - `rooms`: the lock-sharded room registry;
+//! - `broadcast`: the builder of broadcasts (rooms, exclusions, volatile,
 //!   local, acks), each a call to the adapter;
-//! - [`recovery`]: connection state recovery storage.
+//! - `recovery`: connection state recovery storage.
 
+// The codec and the adapter seam are public modules (tests, fuzz targets,
+// benches and other adapters use them directly); the rest is reached
+// through the re-exports below.
 pub mod adapter;
-pub mod broadcast;
+mod broadcast;
 mod handler;
-pub mod namespace;
+mod namespace;
 pub mod packet;
-pub mod recovery;
-pub mod rooms;
-pub mod server;
-pub mod socket;
+mod recovery;
+mod rooms;
+mod server;
+mod socket;
 
 pub use crate::engine::{AllowedOrigins, Cors};
 pub use adapter::{
@@ -30,8 +33,15 @@ pub use adapter::{
     BroadcastOptions, FetchedSocket, LocalAdapter,
 };
 pub use broadcast::BroadcastOperator;
-pub use namespace::{ConnectError, Namespace, NamespaceSetup};
+pub use handler::SioHandler;
+pub use namespace::{
+    BoxFuture, ConnectError, ConnectionHandler, Middleware, Namespace, NamespaceSetup,
+};
 pub use packet::{Limits, Payload};
 pub use recovery::RecoveryConfig;
+pub use rooms::{Members, Room, RoomRegistry};
 pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};
-pub use socket::{AckError, AckSender, DisconnectReason, Extensions, Socket};
+pub use socket::{
+    AckError, AckSender, AnyHandler, DisconnectHandler, DisconnectReason, EventHandler, Extensions,
+    Socket,
+};

@@ -1,6 +1,6 @@
 //! The Socket.IO server: configuration and namespaces. The Engine.IO
 //! handler that decodes packets and routes them to sockets is in the
-//! private `handler` module ([`SioHandler`]).
+//! private `handler` module ([`SioHandler`](super::SioHandler)).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use super::socket::Socket;
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
 use crate::http::Body;
 
-pub use super::handler::{ConnState, SioHandler};
+use super::handler::SioHandler;
 
 /// Socket.IO server settings; build with [`SocketIoConfig::builder`].
 #[derive(Debug, Clone)]
