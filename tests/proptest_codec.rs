@@ -21,6 +21,7 @@ use rollcall::engine::packet::{decode_payload, encode_payload};
 use rollcall::engine::{DecodeError, Frame, Packet as EioPacket, Utf8Bytes};
 use rollcall::socketio::packet::{
     encode_ack, encode_control, encode_event, placeholder_num, Packet, PacketKind, ParseError,
+    RESERVED_EVENTS,
 };
 use rollcall::socketio::{Limits, Payload};
 use serde_json::{Map, Value};
@@ -339,17 +340,7 @@ fn namespace() -> impl Strategy<Value = String> {
 }
 
 fn event_name() -> impl Strategy<Value = String> {
-    any::<String>().prop_filter("reserved", |n| {
-        ![
-            "connect",
-            "connect_error",
-            "disconnect",
-            "disconnecting",
-            "newListener",
-            "removeListener",
-        ]
-        .contains(&n.as_str())
-    })
+    any::<String>().prop_filter("reserved", |n| !RESERVED_EVENTS.contains(&n.as_str()))
 }
 
 fn ack_id() -> impl Strategy<Value = u64> {

@@ -222,7 +222,9 @@ pub struct Packet {
     pub attachment_count: usize,
 }
 
-const RESERVED_EVENTS: [&str; 6] = [
+/// Event names a client may not send (the reference reserves them for its
+/// own lifecycle events); an EVENT with one of them is a protocol violation.
+pub const RESERVED_EVENTS: [&str; 6] = [
     "connect",
     "connect_error",
     "disconnect",
