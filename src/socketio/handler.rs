@@ -252,20 +252,20 @@ impl SioHandler {
             recovered,
         }));
         let skip = recovered && ns.recovery().is_some_and(|r| r.skip_middlewares);
-        if ns.setup.middlewares.is_empty() || skip {
+        if ns.middlewares().is_empty() || skip {
             finish_connect(state, socket, rooms, missed);
             return;
         }
         let state = Arc::downgrade(state);
         tokio::spawn(async move {
-            for mw in socket.ns.setup.middlewares.clone() {
+            for mw in socket.ns().middlewares().to_vec() {
                 if let Err(e) = mw(socket.clone()).await {
                     if let Some(st) = state.upgrade() {
-                        st.remove_ns(socket.ns.name());
+                        st.remove_ns(socket.ns().name());
                     }
-                    let _ = socket.conn.send(encode_control(
+                    let _ = socket.conn().send(encode_control(
                         PacketKind::ConnectError,
-                        socket.ns.name(),
+                        socket.ns().name(),
                         Some(&e.to_json()),
                     ));
                     return;
@@ -289,16 +289,16 @@ fn finish_connect(
     rooms: Vec<super::rooms::Room>,
     missed: Vec<crate::engine::Frame>,
 ) {
-    let ns = socket.ns.clone();
-    if state.inner.lock().closed.is_some() || socket.conn.is_closed() {
+    let ns = socket.ns().clone();
+    if state.inner.lock().closed.is_some() || socket.conn().is_closed() {
         return;
     }
     let mut answer = serde_json::Map::new();
     answer.insert("sid".into(), Value::String(socket.id().to_string()));
-    if let Some(pid) = &socket.pid {
+    if let Some(pid) = socket.pid() {
         answer.insert("pid".into(), Value::String(pid.to_string()));
     }
-    let _ = socket.conn.send(encode_control(
+    let _ = socket.conn().send(encode_control(
         PacketKind::Connect,
         ns.name(),
         Some(&Value::Object(answer)),
@@ -310,10 +310,10 @@ fn finish_connect(
         socket.join(r);
     }
     if !missed.is_empty() {
-        let _ = socket.conn.send_many(&missed);
+        let _ = socket.conn().send_many(&missed);
     }
     state.joined.notify_one();
-    (ns.setup.on_connection)(socket.clone());
+    ns.run_connection_handler(socket.clone());
     loop {
         let queued = {
             let mut g = state.inner.lock();

@@ -108,7 +108,7 @@ impl NamespaceSetup {
 /// A namespace: its setup and its adapter.
 pub struct Namespace {
     name: String,
-    pub(crate) setup: NamespaceSetup,
+    setup: NamespaceSetup,
     adapter: Arc<dyn Adapter>,
     recovery: Option<RecoveryConfig>,
 }
@@ -122,6 +122,21 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
+    /// The middlewares, in the order they run.
+    pub(crate) fn middlewares(&self) -> &[Middleware] {
+        &self.setup.middlewares
+    }
+
+    /// Calls the connection handler for a socket that just connected.
+    pub(crate) fn run_connection_handler(&self, socket: Arc<Socket>) {
+        (self.setup.on_connection)(socket)
+    }
+
+    /// The namespace-wide handler of `event`, if any.
+    pub(crate) fn shared_handler(&self, event: &str) -> Option<EventHandler> {
+        self.setup.handlers.get(event).cloned()
+    }
+
     pub(crate) fn new(
         name: &str,
         setup: NamespaceSetup,

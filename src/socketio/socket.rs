@@ -141,18 +141,18 @@ impl AckSender {
 /// One client's membership of one namespace.
 pub struct Socket {
     id: Arc<str>,
-    pub(crate) ns: Arc<Namespace>,
-    pub(crate) conn: Arc<Connection>,
-    pub(crate) conn_state: Weak<ConnState>,
+    ns: Arc<Namespace>,
+    conn: Arc<Connection>,
+    conn_state: Weak<ConnState>,
     auth: Value,
     handlers: RwLock<HashMap<String, EventHandler>>,
     any: RwLock<Option<AnyHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
-    pub(crate) acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
-    pub(crate) rooms: Mutex<HashSet<Room>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    rooms: Mutex<HashSet<Room>>,
     data: Arc<Extensions>,
     connected: AtomicBool,
-    pub(crate) pid: Option<Arc<str>>,
+    pid: Option<Arc<str>>,
     recovered: bool,
 }
 
@@ -237,6 +237,11 @@ impl Socket {
 
     pub(crate) fn set_connected(&self) {
         self.connected.store(true, Ordering::Release);
+    }
+
+    /// The private id a client presents to recover this socket (recovery on).
+    pub(crate) fn pid(&self) -> Option<&Arc<str>> {
+        self.pid.as_ref()
     }
 
     /// Whether this socket was restored by connection state recovery.
@@ -383,7 +388,7 @@ impl Socket {
                     id,
                 });
                 let own = self.handlers.read().get(&name).cloned();
-                let handler = own.or_else(|| self.ns.setup.handlers.get(&name).cloned());
+                let handler = own.or_else(|| self.ns.shared_handler(&name));
                 if let Some(h) = handler {
                     h(self, payload, ack);
                 } else if let Some(any) = self.any.read().clone() {
