@@ -1,7 +1,10 @@
 //! What a handled request makes visible, and the one place that makes it
 //! visible.
 //!
-//! Handlers never touch sockets or rooms: they return an [`Outcome`] (the
+//! Handlers never touch sockets or rooms (one exception: starting a session
+//! starts its check-in code rotation, whose first code goes only to the new
+//! session's staff room, which nobody can have joined yet): they return an
+//! [`Outcome`] (the
 //! write to wait for, the effects in order, the ack's fields), built with its
 //! chaining methods. The pipeline waits for the write to be durable and then
 //! calls [`Outcome::apply`]; the idle expiry does the same without a

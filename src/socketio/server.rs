@@ -208,11 +208,12 @@ impl ServerInner {
             .iter()
             .find(|(m, _)| m(name))
             .map(|(_, s)| s.clone())?;
+        // Built outside the lock: the adapter factory is the user's code
+        // (a cluster adapter may subscribe somewhere); a namespace built by
+        // a concurrent CONNECT that won the race is kept instead.
+        let built = self.new_namespace(name, setup);
         let mut map = self.namespaces.write();
-        let ns = map
-            .entry(name.to_string())
-            .or_insert_with(|| self.new_namespace(name, setup));
-        Some(ns.clone())
+        Some(map.entry(name.to_string()).or_insert(built).clone())
     }
 }
 

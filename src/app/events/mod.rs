@@ -69,8 +69,9 @@ pub(crate) struct EventSpec {
     pub name: &'static str,
     /// The event refusals are emitted as.
     pub error_event: &'static str,
-    /// Who may send it (the handler enforces it, in the spec's order of
-    /// checks; read by the tests that hold the table to SPEC.md).
+    /// Who may send it: a label of the rule the handler enforces itself
+    /// (in the spec's order of checks), read by the tests that hold the
+    /// table to SPEC.md's "Checks" lines.
     #[cfg_attr(not(test), allow(dead_code))]
     pub who: Who,
     /// What it does.

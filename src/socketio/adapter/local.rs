@@ -56,7 +56,7 @@ impl Excluded {
     fn contains(&self, s: &Arc<Socket>) -> bool {
         match self {
             Excluded::Nobody => false,
-            Excluded::Few(m) => m.iter().any(|x| Arc::ptr_eq(x, s)),
+            Excluded::Few(m) => m.iter().any(|x| x.id() == s.id()),
             Excluded::Set(set) => set.contains(s.id()),
         }
     }

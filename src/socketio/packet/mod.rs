@@ -411,6 +411,21 @@ mod tests {
     use crate::engine::Frame;
     use serde_json::json;
 
+    #[test]
+    fn reserved_events_are_the_references() {
+        assert_eq!(
+            RESERVED_EVENTS,
+            [
+                "connect",
+                "connect_error",
+                "disconnect",
+                "disconnecting",
+                "newListener",
+                "removeListener"
+            ]
+        );
+    }
+
     fn dec(s: &str) -> Result<Packet, ParseError> {
         Packet::decode(s, &Limits::default())
     }
