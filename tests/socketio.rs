@@ -81,7 +81,8 @@ async fn start() -> (SocketAddr, SocketIo, Arc<Mutex<Vec<DisconnectReason>>>) {
                     .to(&room)
                     .timeout(Duration::from_millis(500))
                     .emit_with_ack("vote", &Payload::default())
-                    .await;
+                    .await
+                    .into_result();
                 let out = match r {
                     Ok(mut replies) => {
                         let mut v: Vec<Value> =

@@ -2,15 +2,21 @@
 //! application.
 //!
 //! - [`packet`]: the codec (all seven packet types, binary placeholders, limits);
-//! - [`server`]: the server, its configuration and the Engine.IO handler;
+//! - [`server`]: the server and its configuration (its Engine.IO handler is
+//!   private);
 //! - [`namespace`], [`socket`]: namespaces with middlewares, sockets with
 //!   event handlers and acks both ways;
+//! - [`adapter`]: the seam between a namespace and where its sockets are;
+//!   the default [`LocalAdapter`] holds this node's rooms, the encode-once
+//!   broadcast loop and the recovery store;
 //! - [`rooms`]: the lock-sharded room registry;
-//! - [`broadcast`]: encode-once broadcasts with rooms, exclusions, volatile
-//!   delivery and aggregated acks;
-//! - [`recovery`]: connection state recovery.
+//! - [`broadcast`]: the builder of broadcasts (rooms, exclusions, volatile,
+//!   local, acks), each a call to the adapter;
+//! - [`recovery`]: connection state recovery storage.
 
+pub mod adapter;
 pub mod broadcast;
+mod handler;
 pub mod namespace;
 pub mod packet;
 pub mod recovery;
@@ -19,6 +25,10 @@ pub mod server;
 pub mod socket;
 
 pub use crate::engine::{AllowedOrigins, Cors};
+pub use adapter::{
+    AckAggregate, Adapter, AdapterError, AdapterFactory, AdapterInit, BroadcastFlags,
+    BroadcastOptions, FetchedSocket, LocalAdapter,
+};
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceSetup};
 pub use packet::{Limits, Payload};

@@ -1,20 +1,20 @@
-//! Namespaces: a set of sockets, its rooms, its middlewares and its
-//! connection handler.
+//! Namespaces: a name, middlewares, a connection handler, and the
+//! [`Adapter`] that holds its sockets and rooms (see [`super::adapter`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
+use super::adapter::{AckAggregate, Adapter, EventPacket, ServerAck};
 use super::broadcast::BroadcastOperator;
 use super::packet::Payload;
-use super::recovery::RecoveryStore;
+use super::recovery::RecoveryConfig;
 use super::rooms::{Room, RoomRegistry};
 use super::socket::{AckSender, EventHandler, Socket};
-use crate::util::ShardedMap;
 
 /// A refusal by a middleware, sent to the client as CONNECT_ERROR
 /// `{"message": ..., "data": ...}`.
@@ -53,7 +53,7 @@ impl ConnectError {
     }
 }
 
-/// A boxed future returned by a middleware.
+/// A boxed, sendable future (middlewares, the adapter's cross-node calls).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// An async check run before a socket is connected; it may refuse it.
 pub type Middleware = Arc<dyn Fn(Arc<Socket>) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
@@ -105,14 +105,12 @@ impl NamespaceSetup {
     }
 }
 
-/// A namespace with its sockets and rooms.
+/// A namespace: its setup and its adapter.
 pub struct Namespace {
     name: String,
-    sockets: ShardedMap<Arc<str>, Arc<Socket>>,
-    rooms: RoomRegistry<Arc<Socket>>,
     pub(crate) setup: NamespaceSetup,
-    ack_ids: AtomicU64,
-    recovery: Option<RecoveryStore>,
+    adapter: Arc<dyn Adapter>,
+    recovery: Option<RecoveryConfig>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -124,13 +122,16 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: &str, setup: NamespaceSetup, recovery: Option<RecoveryStore>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        setup: NamespaceSetup,
+        adapter: Arc<dyn Adapter>,
+        recovery: Option<RecoveryConfig>,
+    ) -> Self {
         Namespace {
             name: name.to_string(),
-            sockets: ShardedMap::new(64),
-            rooms: RoomRegistry::new(64),
             setup,
-            ack_ids: AtomicU64::new(0),
+            adapter,
             recovery,
         }
     }
@@ -140,40 +141,76 @@ impl Namespace {
         &self.name
     }
 
-    /// The room registry.
-    pub fn rooms(&self) -> &RoomRegistry<Arc<Socket>> {
-        &self.rooms
+    /// The adapter holding the namespace's sockets and rooms.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
     }
 
-    pub(crate) fn recovery(&self) -> Option<&RecoveryStore> {
+    /// This node's room registry.
+    pub fn rooms(&self) -> &RoomRegistry<Arc<Socket>> {
+        self.adapter.local().rooms()
+    }
+
+    /// The recovery settings, when connection state recovery is on.
+    pub(crate) fn recovery(&self) -> Option<&RecoveryConfig> {
         self.recovery.as_ref()
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {
-        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+        self.adapter.local().next_ack_id()
     }
 
     pub(crate) fn add_socket(&self, socket: Arc<Socket>) {
-        self.sockets.insert(socket.id_arc().clone(), socket);
+        self.adapter.local().insert_socket(socket);
     }
 
     pub(crate) fn remove_socket(&self, id: &str) {
-        self.sockets.remove(id);
+        self.adapter.local().remove_socket(id);
     }
 
-    /// The socket with this id, if connected here.
+    /// The socket with this id, if connected to this node.
     pub fn socket(&self, id: &str) -> Option<Arc<Socket>> {
-        self.sockets.get(id)
+        self.adapter.local().socket(id)
     }
 
-    /// Every connected socket (not a snapshot across shards).
+    /// Every socket connected to this node (not a snapshot across shards).
     pub fn sockets(&self) -> Vec<Arc<Socket>> {
-        self.sockets.values()
+        self.adapter.local().sockets()
     }
 
-    /// Number of connected sockets.
+    /// Number of sockets connected to this node.
     pub fn socket_count(&self) -> usize {
-        self.sockets.len()
+        self.adapter.local().socket_count()
+    }
+
+    /// Registers the handler of a server-side event: one that another node
+    /// sent with [`Namespace::server_side_emit`].
+    pub fn on_server_event<F>(&self, event: &str, f: F)
+    where
+        F: Fn(Payload, Option<ServerAck>) + Send + Sync + 'static,
+    {
+        self.adapter.local().on_server_event(event, Arc::new(f));
+    }
+
+    /// Emits `event` to the server-side handlers of the other nodes (none
+    /// with the local adapter); returns how many nodes it was sent to.
+    pub fn server_side_emit(&self, event: &str, payload: &Payload) -> usize {
+        self.adapter
+            .server_side_emit(&EventPacket { event, payload })
+    }
+
+    /// [`Namespace::server_side_emit`] waiting up to `timeout` for one
+    /// answer per other node.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> AckAggregate {
+        let packet = EventPacket { event, payload };
+        self.adapter
+            .server_side_emit_with_ack(&packet, timeout)
+            .await
     }
 
     /// A broadcast to every socket of the namespace.

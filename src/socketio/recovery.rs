@@ -1,6 +1,13 @@
 //! Connection state recovery: recent packets and the sessions of sockets
 //! that dropped, so that a client reconnecting in time gets its id, rooms and
-//! data back and receives what it missed.
+//! data back and receives what it missed. The [`RecoveryStore`] is the
+//! local adapter's (see [`super::adapter`]): the seam's
+//! `persist_session` / `restore_session` are the two calls a durable log
+//! would implement instead.
+//!
+//! Locks: the packet log and the session map each have one mutex; neither
+//! is held while the other is taken, except that `restore` reads the log
+//! after the session map's lock is released.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::adapter::{Restored, Session};
 use super::rooms::Room;
-use super::socket::Extensions;
 use crate::engine::Frame;
 
 /// Recovery settings.
@@ -36,15 +43,12 @@ struct StoredPacket {
     at: Instant,
     rooms: Vec<Room>,
     except: Vec<Room>,
-    except_sid: Option<Arc<str>>,
     frames: Vec<Frame>,
 }
 
-/// A disconnected socket's state, kept for recovery.
-pub(crate) struct SavedSession {
-    pub sid: Arc<str>,
-    pub rooms: Vec<Room>,
-    pub data: Arc<Extensions>,
+/// A disconnected socket's state and when it was saved.
+struct SavedSession {
+    session: Session,
     at: Instant,
 }
 
@@ -72,10 +76,6 @@ impl RecoveryStore {
         }
     }
 
-    pub fn config(&self) -> &RecoveryConfig {
-        &self.config
-    }
-
     /// A new packet offset: its sequence number and its wire form.
     pub fn next_offset(&self) -> (u64, String) {
         let seq = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -87,14 +87,7 @@ impl RecoveryStore {
         (tag == self.tag).then(|| seq.parse().ok()).flatten()
     }
 
-    pub fn store(
-        &self,
-        seq: u64,
-        rooms: Vec<Room>,
-        except: Vec<Room>,
-        except_sid: Option<Arc<str>>,
-        frames: Vec<Frame>,
-    ) {
+    pub fn store(&self, seq: u64, rooms: Vec<Room>, except: Vec<Room>, frames: Vec<Frame>) {
         let now = Instant::now();
         let mut q = self.packets.lock();
         while q
@@ -110,53 +103,44 @@ impl RecoveryStore {
             at: now,
             rooms,
             except,
-            except_sid,
             frames,
         });
     }
 
-    pub fn save_session(
-        &self,
-        pid: Arc<str>,
-        sid: Arc<str>,
-        rooms: Vec<Room>,
-        data: Arc<Extensions>,
-    ) {
+    pub fn save_session(&self, session: Session) {
         let now = Instant::now();
         let mut s = self.sessions.lock();
         s.retain(|_, v| now.duration_since(v.at) <= self.config.max_disconnection);
-        s.insert(
-            pid,
-            SavedSession {
-                sid,
-                rooms,
-                data,
-                at: now,
-            },
-        );
+        s.insert(session.pid.clone(), SavedSession { session, at: now });
     }
 
     /// Takes the session `pid` if it is still recoverable, with the frames of
     /// every packet after `offset` that would have reached it.
-    pub fn restore(&self, pid: &str, offset: &str) -> Option<(SavedSession, Vec<Frame>)> {
+    pub fn restore(&self, pid: &str, offset: &str) -> Option<Restored> {
         let seq = self.parse_offset(offset)?;
-        let session = self.sessions.lock().remove(pid)?;
+        let saved = self.sessions.lock().remove(pid)?;
         if seq < self.pruned.load(Ordering::Relaxed) {
             // Packets after the client's offset are gone: it cannot catch up.
             return None;
         }
-        if session.at.elapsed() > self.config.max_disconnection {
+        if saved.at.elapsed() > self.config.max_disconnection {
             return None;
         }
+        let session = saved.session;
         let in_rooms = |rooms: &[Room]| rooms.iter().any(|r| session.rooms.contains(r));
         let mut frames = Vec::new();
         for p in self.packets.lock().iter().filter(|p| p.seq > seq) {
             let targeted = p.rooms.is_empty() || in_rooms(&p.rooms);
-            let excluded = in_rooms(&p.except) || p.except_sid.as_ref() == Some(&session.sid);
+            // A broadcast "from" a socket excludes its own room, which the
+            // session's rooms include.
+            let excluded = in_rooms(&p.except);
             if targeted && !excluded {
                 frames.extend(p.frames.iter().cloned());
             }
         }
-        Some((session, frames))
+        Some(Restored {
+            session,
+            missed: frames,
+        })
     }
 }

@@ -10,11 +10,12 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::adapter::Session;
 use super::broadcast::BroadcastOperator;
+use super::handler::ConnState;
 use super::namespace::Namespace;
 use super::packet::{encode_ack, encode_control, Packet, PacketKind, Payload};
 use super::rooms::Room;
-use super::server::ConnState;
 use crate::engine::{CloseReason, Connection, HandshakeInfo, SendError};
 
 /// Handles an event: the socket, the arguments, and the ack to answer with
@@ -290,39 +291,53 @@ impl Socket {
         timeout: Duration,
     ) -> Result<Payload, AckError> {
         let id = self.ns.next_ack_id();
-        let (tx, rx) = oneshot::channel();
-        self.acks.lock().insert(id, tx);
+        let rx = self.expect_ack(id);
         let enc = super::packet::encode_event(self.ns.name(), event, payload, Some(id), None);
         if let Err(e) = self.conn.send_many(&enc.frames) {
-            self.acks.lock().remove(&id);
+            self.forget_ack(id);
             return Err(e.into());
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(AckError::Disconnected),
             Err(_) => {
-                self.acks.lock().remove(&id);
+                self.forget_ack(id);
                 Err(AckError::Timeout)
             }
         }
     }
 
+    /// Registers ack `id` as awaited: the client's ACK with this id resolves
+    /// the receiver; a disconnect drops it.
+    pub(crate) fn expect_ack(&self, id: u64) -> oneshot::Receiver<Payload> {
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().insert(id, tx);
+        rx
+    }
+
+    /// Stops waiting for ack `id`.
+    pub(crate) fn forget_ack(&self, id: u64) {
+        self.acks.lock().remove(&id);
+    }
+
     /// Joins a room (no effect once the socket has disconnected).
     pub fn join(self: &Arc<Self>, room: &str) {
         let room: Room = room.into();
-        // The socket's room set stays locked while the registry is updated,
+        // The socket's room set stays locked while the adapter is updated,
         // so a concurrent disconnect (which drains this set under the same
-        // lock) always sees, and undoes, the join.
+        // lock) always sees, and undoes, the join. Lock order: this set,
+        // then the adapter's shard locks.
         let mut rooms = self.rooms.lock();
         if self.connected() && rooms.insert(room.clone()) {
-            self.ns.rooms().join(&room, &self.id, self.clone());
+            self.ns.adapter().add_all(self, std::slice::from_ref(&room));
         }
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
-        if self.rooms.lock().remove(room) {
-            self.ns.rooms().leave(room, &self.id);
+        let mut rooms = self.rooms.lock();
+        if rooms.remove(room) {
+            self.ns.adapter().del(&self.id, room);
         }
     }
 
@@ -333,12 +348,12 @@ impl Socket {
 
     /// A broadcast to `room` from this socket (the socket itself excluded).
     pub fn to(self: &Arc<Self>, room: &str) -> BroadcastOperator {
-        self.ns.to(room).except_socket(self.id.clone())
+        self.ns.to(room).except_room(self.id.clone())
     }
 
     /// A broadcast to every socket of the namespace but this one.
     pub fn broadcast(self: &Arc<Self>) -> BroadcastOperator {
-        self.ns.broadcast().except_socket(self.id.clone())
+        self.ns.broadcast().except_room(self.id.clone())
     }
 
     /// Disconnects this socket from its namespace (the client sees
@@ -399,14 +414,21 @@ impl Socket {
             return;
         }
         self.ns.remove_socket(&self.id);
-        let rooms: Vec<Room> = self.rooms.lock().drain().collect();
-        for r in &rooms {
-            self.ns.rooms().leave(r, &self.id);
-        }
+        let rooms: Vec<Room> = {
+            let mut set = self.rooms.lock();
+            let rooms: Vec<Room> = set.drain().collect();
+            self.ns.adapter().del_all(&self.id, &rooms);
+            rooms
+        };
         self.acks.lock().clear();
-        if let (Some(rec), Some(pid)) = (self.ns.recovery(), &self.pid) {
+        if let (Some(_), Some(pid)) = (self.ns.recovery(), &self.pid) {
             if reason.is_recoverable() {
-                rec.save_session(pid.clone(), self.id.clone(), rooms, self.data.clone());
+                self.ns.adapter().persist_session(Session {
+                    pid: pid.clone(),
+                    sid: self.id.clone(),
+                    rooms,
+                    data: self.data.clone(),
+                });
             }
         }
         let handlers: Vec<DisconnectHandler> = std::mem::take(&mut *self.on_disconnect.lock());

@@ -1,0 +1,342 @@
+//! The Engine.IO handler of the Socket.IO layer: it decodes each
+//! connection's packets, routes them to its sockets, and runs CONNECT
+//! (recovery through the namespace's adapter, middlewares, the answer).
+//!
+//! Locks: a connection's [`ConnState`] mutex guards its namespace slots and
+//! partial binary packet. It is never held while a socket handles a packet,
+//! a middleware or handler runs, or the adapter is called.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::namespace::ConnectError;
+use super::packet::{encode_control, Packet, PacketKind, ParseError};
+use super::server::ServerInner;
+use super::socket::{DisconnectReason, Extensions, Socket, SocketInit};
+use crate::engine::{CloseReason, Connection, EngineHandler, Message};
+
+enum NsSlot {
+    /// CONNECT is being processed; packets for the namespace wait here.
+    Connecting(Pending),
+    Connected(Arc<Socket>),
+}
+
+/// Packets waiting for a CONNECT to complete, and their size in bytes.
+#[derive(Default)]
+struct Pending {
+    packets: Vec<Packet>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct ConnInner {
+    slots: HashMap<String, NsSlot>,
+    /// A binary packet waiting for its attachments, with the size so far.
+    partial: Option<(Packet, usize)>,
+    /// Set once the Engine.IO session has ended, with the reason sockets get.
+    closed: Option<DisconnectReason>,
+}
+
+/// Socket.IO state of one Engine.IO connection.
+pub struct ConnState {
+    inner: Mutex<ConnInner>,
+    /// Told when the first namespace is joined or the connection closes.
+    joined: Notify,
+}
+
+impl ConnState {
+    pub(crate) fn remove_ns(&self, ns: &str) {
+        self.inner.lock().slots.remove(ns);
+    }
+}
+
+/// The Engine.IO handler of the Socket.IO layer.
+pub struct SioHandler {
+    server: Arc<ServerInner>,
+}
+
+impl SioHandler {
+    pub(crate) fn new(server: Arc<ServerInner>) -> SioHandler {
+        SioHandler { server }
+    }
+}
+
+impl EngineHandler for SioHandler {
+    type State = Arc<ConnState>;
+
+    fn on_open(&self, conn: &Arc<Connection>) -> Arc<ConnState> {
+        let state = Arc::new(ConnState {
+            inner: Mutex::new(ConnInner::default()),
+            joined: Notify::new(),
+        });
+        let timeout = self.server.connect_timeout();
+        let st = Arc::downgrade(&state);
+        let c = Arc::downgrade(conn);
+        tokio::spawn(async move {
+            let joined = match st.upgrade() {
+                Some(s) => s,
+                None => return,
+            };
+            let waited = tokio::time::timeout(timeout, joined.joined.notified()).await;
+            drop(joined);
+            if waited.is_err() {
+                let empty = st
+                    .upgrade()
+                    .is_some_and(|s| s.inner.lock().slots.is_empty());
+                if let (true, Some(conn)) = (empty, c.upgrade()) {
+                    conn.close_with(CloseReason::Upper("connect timeout"));
+                }
+            }
+        });
+        state
+    }
+
+    fn on_message(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, msg: Message) {
+        let packet = {
+            let mut g = state.inner.lock();
+            let r = match msg {
+                Message::Text(t) => {
+                    if g.partial.is_some() {
+                        Err(ParseError::ExpectedAttachment)
+                    } else {
+                        Packet::decode(t.as_str(), self.server.limits()).map(|p| {
+                            if p.attachment_count > 0 {
+                                g.partial = Some((p, t.len()));
+                                None
+                            } else {
+                                Some((p, t.len()))
+                            }
+                        })
+                    }
+                }
+                Message::Binary(b) => match g.partial.as_mut() {
+                    None => Err(ParseError::UnexpectedAttachment),
+                    Some((p, size)) => {
+                        *size += b.len();
+                        p.attachments.push(b);
+                        if p.attachments.len() == p.attachment_count {
+                            Ok(g.partial.take())
+                        } else {
+                            Ok(None)
+                        }
+                    }
+                },
+            };
+            match r {
+                Ok(p) => p,
+                Err(e) => {
+                    drop(g);
+                    tracing::debug!(sid = conn.id(), error = %e, "closing on a bad packet");
+                    conn.close_with(CloseReason::ParseError);
+                    return;
+                }
+            }
+        };
+        if let Some((p, size)) = packet {
+            self.dispatch(conn, state, p, size);
+        }
+    }
+
+    fn on_close(&self, _conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+        let reason = DisconnectReason::from_close(&reason);
+        let slots = {
+            let mut g = state.inner.lock();
+            g.closed = Some(reason);
+            std::mem::take(&mut g.slots)
+        };
+        state.joined.notify_one();
+        for slot in slots.into_values() {
+            if let NsSlot::Connected(s) = slot {
+                s.closed(reason);
+            }
+        }
+    }
+}
+
+impl SioHandler {
+    /// Routes a complete packet; `size` is its size on the wire (message
+    /// and attachments), which counts against the connect buffer.
+    fn dispatch(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet, size: usize) {
+        if p.kind == PacketKind::Connect {
+            return self.connect(conn, state, p);
+        }
+        let socket = {
+            let mut g = state.inner.lock();
+            match g.slots.get_mut(&p.ns) {
+                Some(NsSlot::Connecting(pending)) => {
+                    let limit = self.server.connect_buffer();
+                    if pending.packets.len() >= limit.packets
+                        || pending.bytes.saturating_add(size) > limit.bytes
+                    {
+                        drop(g);
+                        tracing::debug!(
+                            sid = conn.id(),
+                            ns = %p.ns,
+                            "closing: too much sent while the namespace was connecting"
+                        );
+                        conn.close_with(CloseReason::Upper("connect buffer overflow"));
+                        return;
+                    }
+                    pending.bytes += size;
+                    pending.packets.push(p);
+                    return;
+                }
+                Some(NsSlot::Connected(s)) => s.clone(),
+                None => {
+                    drop(g);
+                    conn.close_with(CloseReason::ParseError);
+                    return;
+                }
+            }
+        };
+        socket.on_packet(p);
+    }
+
+    fn connect(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet) {
+        let Some(ns) = self.server.namespace(&p.ns) else {
+            let err = ConnectError::new("Invalid namespace").to_json();
+            let _ = conn.send(encode_control(PacketKind::ConnectError, &p.ns, Some(&err)));
+            return;
+        };
+        {
+            let mut g = state.inner.lock();
+            if g.slots.contains_key(&p.ns) {
+                drop(g);
+                conn.close_with(CloseReason::ParseError);
+                return;
+            }
+            g.slots
+                .insert(p.ns.clone(), NsSlot::Connecting(Pending::default()));
+        }
+        let mut auth = match p.data {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let mut restored = None;
+        let mut pid = None;
+        if ns.recovery().is_some() {
+            let old_pid = auth.remove("pid");
+            let offset = auth.remove("offset");
+            if let (Some(Value::String(old_pid)), Some(Value::String(offset))) = (old_pid, offset) {
+                restored = ns.adapter().restore_session(&old_pid, &offset);
+                if restored.is_some() {
+                    pid = Some(Arc::<str>::from(old_pid.as_str()));
+                }
+            }
+            if pid.is_none() {
+                pid = Some(crate::util::random_id(16).into());
+            }
+        }
+        let recovered = restored.is_some();
+        let (id, data, missed, rooms) = match restored {
+            Some(r) => (r.session.sid, r.session.data, r.missed, r.session.rooms),
+            None => (
+                crate::util::random_id(15).into(),
+                Arc::new(Extensions::default()),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        let socket = Arc::new(Socket::new(SocketInit {
+            id,
+            ns: ns.clone(),
+            conn: conn.clone(),
+            conn_state: Arc::downgrade(state),
+            auth: Value::Object(auth),
+            data,
+            pid,
+            recovered,
+        }));
+        let skip = recovered && ns.recovery().is_some_and(|r| r.skip_middlewares);
+        if ns.setup.middlewares.is_empty() || skip {
+            finish_connect(state, socket, rooms, missed);
+            return;
+        }
+        let state = Arc::downgrade(state);
+        tokio::spawn(async move {
+            for mw in socket.ns.setup.middlewares.clone() {
+                if let Err(e) = mw(socket.clone()).await {
+                    if let Some(st) = state.upgrade() {
+                        st.remove_ns(socket.ns.name());
+                    }
+                    let _ = socket.conn.send(encode_control(
+                        PacketKind::ConnectError,
+                        socket.ns.name(),
+                        Some(&e.to_json()),
+                    ));
+                    return;
+                }
+            }
+            if let Some(st) = state.upgrade() {
+                finish_connect(&st, socket, rooms, missed);
+            }
+        });
+    }
+}
+
+/// Completes a CONNECT: answer, rooms, connection handler, missed packets,
+/// then the packets that arrived for the namespace in the meantime. If the
+/// connection ends before the socket is registered as connected (e.g. while
+/// the connection handler runs), the socket is disconnected here with the
+/// connection's real reason.
+fn finish_connect(
+    state: &Arc<ConnState>,
+    socket: Arc<Socket>,
+    rooms: Vec<super::rooms::Room>,
+    missed: Vec<crate::engine::Frame>,
+) {
+    let ns = socket.ns.clone();
+    if state.inner.lock().closed.is_some() || socket.conn.is_closed() {
+        return;
+    }
+    let mut answer = serde_json::Map::new();
+    answer.insert("sid".into(), Value::String(socket.id().to_string()));
+    if let Some(pid) = &socket.pid {
+        answer.insert("pid".into(), Value::String(pid.to_string()));
+    }
+    let _ = socket.conn.send(encode_control(
+        PacketKind::Connect,
+        ns.name(),
+        Some(&Value::Object(answer)),
+    ));
+    socket.set_connected();
+    ns.add_socket(socket.clone());
+    socket.join(socket.id());
+    for r in &rooms {
+        socket.join(r);
+    }
+    if !missed.is_empty() {
+        let _ = socket.conn.send_many(&missed);
+    }
+    state.joined.notify_one();
+    (ns.setup.on_connection)(socket.clone());
+    loop {
+        let queued = {
+            let mut g = state.inner.lock();
+            // `on_close` took the slots (and reported only connected
+            // sockets): this one is ours to disconnect.
+            if let Some(reason) = g.closed {
+                drop(g);
+                socket.closed(reason);
+                return;
+            }
+            match g.slots.get_mut(ns.name()) {
+                Some(NsSlot::Connecting(q)) if !q.packets.is_empty() => std::mem::take(q).packets,
+                Some(slot @ NsSlot::Connecting(_)) => {
+                    // From here on `on_close` reports this socket.
+                    *slot = NsSlot::Connected(socket.clone());
+                    return;
+                }
+                // The socket left the namespace meanwhile (it has been told).
+                _ => return,
+            }
+        };
+        for p in queued {
+            socket.on_packet(p);
+        }
+    }
+}
