@@ -12,7 +12,8 @@
 //! - [`rooms`]: the lock-sharded room registry;
 //! - [`broadcast`]: the builder of broadcasts (rooms, exclusions, volatile,
 //!   local, acks), each a call to the adapter;
-//! - [`recovery`]: connection state recovery storage.
+//! - [`recovery`]: connection state recovery storage, in memory or in a
+//!   durable log that survives restarts.
 
 pub mod adapter;
 pub mod broadcast;
@@ -32,6 +33,6 @@ pub use adapter::{
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceSetup};
 pub use packet::{Limits, Payload};
-pub use recovery::RecoveryConfig;
+pub use recovery::{RecoveryConfig, RecoveryError, RecoveryLog, RecoveryLogOptions};
 pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};
 pub use socket::{AckError, AckSender, DisconnectReason, Extensions, Socket};

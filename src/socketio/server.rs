@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
 use super::packet::Limits;
-use super::recovery::RecoveryConfig;
+use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
 use crate::http::Body;
@@ -31,6 +31,9 @@ pub struct SocketIoConfig {
     pub limits: Limits,
     /// Connection state recovery (default off).
     pub recovery: Option<RecoveryConfig>,
+    /// The durable log recovery writes through to (default none: recovery
+    /// state lives in memory and dies with the process).
+    pub recovery_log: Option<RecoveryLog>,
     /// How much a client may send for a namespace while its CONNECT is
     /// still being processed (async middlewares running).
     pub connect_buffer: ConnectBufferLimit,
@@ -72,6 +75,7 @@ impl SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
             recovery: None,
+            recovery_log: None,
             connect_buffer: ConnectBufferLimit::default(),
             adapter: AdapterFactory::local(),
         }
@@ -98,6 +102,7 @@ pub struct SocketIoConfigBuilder {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
 }
@@ -129,6 +134,24 @@ impl SocketIoConfigBuilder {
         self.recovery = Some(config);
         self
     }
+    /// Keeps the recovery state (packets, sessions, offsets) in a durable
+    /// [`RecoveryLog`] so that it survives a restart; takes effect with
+    /// [`SocketIoConfigBuilder::recovery`]. Call [`SocketIo::shutdown`] on
+    /// the way out so that every connected socket can recover.
+    ///
+    /// ```no_run
+    /// use rollcall::socketio::{RecoveryConfig, RecoveryLog, RecoveryLogOptions, SocketIoConfig};
+    /// let log = RecoveryLog::open("data/recovery".as_ref(), RecoveryLogOptions::default())?;
+    /// let config = SocketIoConfig::builder()
+    ///     .recovery(RecoveryConfig::default())
+    ///     .recovery_log(log)
+    ///     .build();
+    /// # Ok::<(), rollcall::socketio::RecoveryError>(())
+    /// ```
+    pub fn recovery_log(mut self, log: RecoveryLog) -> Self {
+        self.recovery_log = Some(log);
+        self
+    }
     /// Bounds what a client may send for a namespace while its CONNECT is
     /// in progress (see [`ConnectBufferLimit`]).
     pub fn connect_buffer(mut self, limit: ConnectBufferLimit) -> Self {
@@ -149,6 +172,7 @@ impl SocketIoConfigBuilder {
             connect_timeout: self.connect_timeout,
             limits: self.limits,
             recovery: self.recovery,
+            recovery_log: self.recovery_log,
             connect_buffer: self.connect_buffer,
             adapter: self.adapter,
         }
@@ -164,6 +188,7 @@ pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
     namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
@@ -188,6 +213,7 @@ impl ServerInner {
         let init = AdapterInit {
             namespace: name,
             recovery: self.recovery,
+            recovery_log: self.recovery.and(self.recovery_log.as_ref()),
         };
         Arc::new(Namespace::new(
             name,
@@ -249,6 +275,7 @@ impl SocketIo {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
             recovery: config.recovery,
+            recovery_log: config.recovery_log,
             connect_buffer: config.connect_buffer,
             adapter: config.adapter,
             namespaces: RwLock::new(HashMap::new()),
@@ -317,6 +344,30 @@ impl SocketIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.engine.handle(req, remote).await
+    }
+
+    /// Graceful shutdown of connection state recovery: keeps the session of
+    /// every connected socket (rooms and data as they are now), closes every
+    /// connection (clients see a transport close and will try to recover),
+    /// then flushes the durable recovery log and marks it clean. Packets
+    /// broadcast after this are neither delivered nor kept. Blocks for one
+    /// log flush; without recovery it only closes the connections.
+    pub fn shutdown(&self) -> Result<(), RecoveryError> {
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        let sockets: Vec<Arc<Socket>> = namespaces.iter().flat_map(|ns| ns.sockets()).collect();
+        for s in &sockets {
+            if let Some(session) = s.session(s.rooms()) {
+                s.ns().adapter().persist_session(session);
+            }
+        }
+        for s in &sockets {
+            s.conn().close();
+        }
+        match &self.inner.recovery_log {
+            Some(log) => log.close(),
+            None => Ok(()),
+        }
     }
 
     /// Runs the server alone on `listener`.

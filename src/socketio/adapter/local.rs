@@ -10,7 +10,8 @@
 //!   on the members (queueing takes each connection's own lock). Shard locks
 //!   are leaves: nothing else is taken while one is held.
 //! - `recovery`: the [`RecoveryStore`] (its packet log and session map each
-//!   have one mutex, leaves too).
+//!   have one mutex, leaves too; with a durable log it also writes through
+//!   to sled, which takes no lock of ours).
 //! - `server_handlers`: event -> handler, read-mostly; the handler runs with
 //!   no lock held.
 //!
@@ -106,7 +107,10 @@ impl LocalAdapter {
             name: init.namespace.to_string(),
             sockets: ShardedMap::new(64),
             rooms: RoomRegistry::new(64),
-            recovery: init.recovery.map(RecoveryStore::new),
+            recovery: init.recovery.map(|c| match init.recovery_log {
+                Some(log) => RecoveryStore::durable(c, log, init.namespace),
+                None => RecoveryStore::new(c),
+            }),
             ack_ids: AtomicU64::new(0),
             server_handlers: RwLock::new(HashMap::new()),
         }

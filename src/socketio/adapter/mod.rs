@@ -53,7 +53,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::packet::Payload;
-use super::recovery::RecoveryConfig;
+use super::recovery::{RecoveryConfig, RecoveryLog};
 use super::rooms::Room;
 use super::socket::{AckError, Extensions, Socket};
 use crate::engine::Frame;
@@ -208,6 +208,8 @@ pub struct AdapterInit<'a> {
     pub namespace: &'a str,
     /// Connection state recovery settings, when enabled.
     pub recovery: Option<RecoveryConfig>,
+    /// The durable recovery log, when one is configured (with `recovery`).
+    pub recovery_log: Option<&'a RecoveryLog>,
 }
 
 type Build = dyn Fn(&AdapterInit<'_>) -> Arc<dyn Adapter> + Send + Sync;
