@@ -18,7 +18,9 @@
 //! `true`; `broadcast` (room, payload) -> `bcast` (payload) to the room, ack
 //! `true` if asked; `please-ack` (data) -> `server-ack` (data) with an ack, then
 //! `server-ack-result` (the client's answer); `disconnect-me` -> disconnects
-//! the socket. Namespace `/custom`: emits `auth` on connection. Other
+//! the socket; `set-data` (value) -> stores it as the socket's data (the JSON
+//! value recovery keeps), ack `true`; `get-data` -> ack with the socket's data
+//! (`null` if none). Namespace `/custom`: emits `auth` on connection. Other
 //! namespaces are refused with `Invalid namespace`.
 
 mod common;
@@ -127,6 +129,17 @@ fn main_namespace() -> NamespaceSetup {
             });
         })
         .on("disconnect-me", |s, _, _| s.disconnect())
+        .on("set-data", |s, payload, ack| {
+            if let Some(v) = payload.args.into_iter().next() {
+                s.data().insert(v);
+            }
+            ack_true(ack);
+        })
+        .on("get-data", |s, _, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(Payload::one(s.data().get::<Value>().unwrap_or(Value::Null)));
+            }
+        })
 }
 
 #[tokio::main]

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use super::{
     AckAggregate, AdapterInit, BroadcastOptions, EventPacket, FetchedSocket, Restored, Session,
 };
+use crate::engine::Frame;
 use crate::socketio::packet::{encode_event, Payload};
 use crate::socketio::recovery::RecoveryStore;
 use crate::socketio::rooms::{Members, Room, RoomRegistry};
@@ -247,14 +248,21 @@ impl LocalAdapter {
             None,
             offset.as_ref().map(|(_, s)| s.as_str()),
         );
-        if let (Some((seq, _)), Some(rec)) = (offset, &self.recovery) {
-            rec.store(
-                seq,
-                opts.rooms.clone(),
-                opts.except.clone(),
-                enc.frames.clone(),
-            );
-        }
+        // With recovery on, a broadcast holds the recovery gate from its
+        // store to its last delivery (see `resume`); without, no lock.
+        let _gate = match (offset, &self.recovery) {
+            (Some((seq, _)), Some(rec)) => {
+                let gate = rec.broadcasting();
+                rec.store(
+                    seq,
+                    opts.rooms.clone(),
+                    opts.except.clone(),
+                    enc.frames.clone(),
+                );
+                Some(gate)
+            }
+            _ => None,
+        };
         let frames = &enc.frames;
         let mut n = 0;
         self.for_each(opts, |s| {
@@ -348,6 +356,24 @@ impl LocalAdapter {
     pub fn persist_session(&self, session: Session) {
         if let Some(rec) = &self.recovery {
             rec.save_session(session);
+        }
+    }
+
+    /// Joins a restored socket to `rooms` and queues what it missed (see
+    /// [`super::Adapter::resume`]); without recovery, just joins and queues.
+    pub fn resume(&self, socket: &Arc<Socket>, rooms: &[Room], missed: Vec<Frame>, upto: u64) {
+        let join = || rooms.iter().for_each(|r| socket.join(r));
+        let send = |frames: Vec<Frame>| {
+            if !frames.is_empty() {
+                let _ = socket.conn().send_many(&frames);
+            }
+        };
+        match &self.recovery {
+            Some(rec) => rec.resume(rooms, missed, upto, join, send),
+            None => {
+                join();
+                send(missed);
+            }
         }
     }
 

@@ -199,6 +199,9 @@ pub struct Restored {
     pub session: Session,
     /// The missed packets' frames, ready to queue.
     pub missed: Vec<Frame>,
+    /// The sequence number `missed` was computed up to: packets after it
+    /// are caught up by [`Adapter::resume`].
+    pub upto: u64,
 }
 
 /// What an [`AdapterFactory`] gets to build one namespace's adapter.
@@ -354,6 +357,14 @@ pub trait Adapter: Send + Sync + 'static {
     /// it missed; each session is restored at most once.
     fn restore_session(&self, pid: &str, offset: &str) -> Option<Restored> {
         self.local().restore_session(pid, offset)
+    }
+
+    /// Makes a restored socket join its `rooms` and queues `missed` plus
+    /// whatever was broadcast to it after `upto` while it was being
+    /// restored, so that no packet is lost, repeated or reordered between
+    /// the restore and the join.
+    fn resume(&self, socket: &Arc<Socket>, rooms: &[Room], missed: Vec<Frame>, upto: u64) {
+        self.local().resume(socket, rooms, missed, upto)
     }
 }
 

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use serde_json::Value;
 
 use super::adapter::{Restored, Session};
@@ -111,6 +111,10 @@ pub(crate) struct RecoveryStore {
     holes: Vec<(u64, u64)>,
     sessions: Mutex<HashMap<Arc<str>, SavedSession>>,
     journal: Option<Arc<Journal>>,
+    /// Held shared by a broadcast from its store to its last delivery, and
+    /// exclusively while a recovered socket joins its rooms and catches up
+    /// (see [`RecoveryStore::resume`]).
+    gate: RwLock<()>,
 }
 
 /// The socket data that persists: the `serde_json::Value` in its
@@ -135,6 +139,7 @@ impl RecoveryStore {
             holes: Vec::new(),
             sessions: Mutex::new(HashMap::new()),
             journal: None,
+            gate: RwLock::new(()),
         }
     }
 
@@ -186,6 +191,7 @@ impl RecoveryStore {
             holes: loaded.holes,
             sessions: Mutex::new(sessions),
             journal: Some(journal),
+            gate: RwLock::new(()),
         }
     }
 
@@ -284,9 +290,22 @@ impl RecoveryStore {
             return None;
         }
         let session = saved.session;
-        let in_rooms = |rooms: &[Room]| rooms.iter().any(|r| session.rooms.contains(r));
+        let (missed, upto) = self.frames_after(seq, &session.rooms);
+        Some(Restored {
+            session,
+            missed,
+            upto,
+        })
+    }
+
+    /// The frames of every kept packet after `seq` that would have reached
+    /// a socket in `rooms`, and the highest sequence number looked at.
+    fn frames_after(&self, seq: u64, rooms: &[Room]) -> (Vec<Frame>, u64) {
+        let in_rooms = |targets: &[Room]| targets.iter().any(|r| rooms.contains(r));
         let mut frames = Vec::new();
+        let mut upto = seq;
         for p in self.packets.lock().q.iter().filter(|p| p.seq > seq) {
+            upto = upto.max(p.seq);
             let targeted = p.rooms.is_empty() || in_rooms(&p.rooms);
             // A broadcast "from" a socket excludes its own room, which the
             // session's rooms include.
@@ -295,10 +314,32 @@ impl RecoveryStore {
                 frames.extend(p.frames.iter().cloned());
             }
         }
-        Some(Restored {
-            session,
-            missed: frames,
-        })
+        (frames, upto)
+    }
+
+    /// Held by a broadcast across its store and its deliveries.
+    pub fn broadcasting(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read()
+    }
+
+    /// Runs `join` (the recovered socket joins its rooms) with no broadcast
+    /// in progress, then returns `missed` followed by what was broadcast to
+    /// `rooms` after `upto` meanwhile, and calls `send` with it before any
+    /// later broadcast can reach the socket: each missed packet is
+    /// delivered once, in order, whether it was broadcast before the
+    /// restore, between the restore and the join, or after.
+    pub fn resume(
+        &self,
+        rooms: &[Room],
+        mut missed: Vec<Frame>,
+        upto: u64,
+        join: impl FnOnce(),
+        send: impl FnOnce(Vec<Frame>),
+    ) {
+        let _gate = self.gate.write();
+        join();
+        missed.extend(self.frames_after(upto, rooms).0);
+        send(missed);
     }
 }
 
