@@ -223,6 +223,28 @@ impl RecoveryLog {
         Ok(RecoveryLog { shared })
     }
 
+    /// [`RecoveryLog::open`], retrying for up to `wait` while the directory
+    /// is still locked by a handle of this process being let go (sled
+    /// releases its lock once its own I/O threads are done): for an
+    /// in-process restart.
+    pub fn open_within(
+        dir: &Path,
+        options: RecoveryLogOptions,
+        wait: Duration,
+    ) -> Result<RecoveryLog, RecoveryError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match RecoveryLog::open(dir, options) {
+                Err(RecoveryError::Sled(sled::Error::Io(_)))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Whether the process that last had the log open closed it cleanly.
     pub fn was_clean(&self) -> bool {
         self.shared.was_clean

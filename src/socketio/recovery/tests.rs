@@ -30,16 +30,14 @@ impl Drop for Dir {
     }
 }
 
-/// Opens the log, waiting for the previous handle's release: sled lets go
-/// of its file lock once its own I/O threads are done with it.
+/// Opens the log, waiting for the previous handle's release.
 fn open(dir: &Dir) -> RecoveryLog {
-    for _ in 0..100 {
-        match RecoveryLog::open(dir.path(), RecoveryLogOptions::default()) {
-            Ok(log) => return log,
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    RecoveryLog::open(dir.path(), RecoveryLogOptions::default()).expect("open log")
+    RecoveryLog::open_within(
+        dir.path(),
+        RecoveryLogOptions::default(),
+        Duration::from_secs(5),
+    )
+    .expect("open log")
 }
 
 fn store(log: &RecoveryLog, config: RecoveryConfig) -> RecoveryStore {
