@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{cluster_with, connect, eventually, names, next_event, settle, Harness, WAIT};
+use super::{
+    away_broadcasts, cluster_with, connect, eventually, names, next_event, settle, Harness, WAIT,
+};
 use crate::socketio::{Payload, RecoveryLog, RecoveryLogOptions};
 
 /// Opens one recovery log per directory, waiting for an earlier server's
@@ -49,11 +51,7 @@ pub async fn persist_restore_across_restart(h: &Harness, dir: &Path) {
         .to_string();
     drop(a.client);
     eventually(|| ns.socket(&sid_a).is_none()).await;
-    ns.to("r").emit("e2", &p(json!(2)));
-    ns.broadcast().emit("e3", &p(json!(3)));
-    ns.to("other").emit("e4", &p(json!(4)));
-    ns.to("r").volatile().emit("e5", &p(json!(5)));
-    ns.to("r").except(&sid_a).emit("e6", &p(json!(6)));
+    away_broadcasts(&ns, &sid_a);
     let got = settle(&nodes, std::slice::from_mut(&mut c)).await;
     // (A volatile packet may be dropped even for a connected socket.)
     let live: Vec<&str> = names(&got[0]).into_iter().filter(|n| *n != "e5").collect();

@@ -190,6 +190,18 @@ async fn peers(h: &Harness, nodes: &[Node], n: usize) -> Vec<Peer> {
     v
 }
 
+/// What the recovery checks broadcast while socket `sid` (in room `r`) is
+/// away: `e2` to `r` and `e3` to all (it missed these), `e4` to another
+/// room, `e5` volatile to `r`, `e6` to `r` except `sid` (not for it).
+fn away_broadcasts(ns: &Arc<Namespace>, sid: &str) {
+    let p = |n: i32| crate::socketio::Payload::one(json!(n));
+    ns.to("r").emit("e2", &p(2));
+    ns.broadcast().emit("e3", &p(3));
+    ns.to("other").emit("e4", &p(4));
+    ns.to("r").volatile().emit("e5", &p(5));
+    ns.to("r").except(sid).emit("e6", &p(6));
+}
+
 /// Waits until `f` holds (panics after [`WAIT`]).
 async fn eventually(mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
