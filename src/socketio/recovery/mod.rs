@@ -2,13 +2,13 @@
 //! that dropped, so that a client reconnecting in time gets its id, rooms and
 //! data back and receives what it missed.
 //!
-//! Design: one [`RecoveryStore`] per namespace, owned by the local adapter
+//! Design: one `RecoveryStore` per namespace, owned by the local adapter
 //! (see [`super::adapter`]), always answers from memory: a packet log in
 //! broadcast order and a session map, both bounded by age
 //! ([`RecoveryConfig::max_disconnection`]) and the log by size
 //! ([`RecoveryConfig::max_packets`], [`RecoveryConfig::max_bytes`]; oldest
 //! dropped). With a durable [`RecoveryLog`] configured, the store also
-//! writes through to that namespace's [`log::Journal`] (one sled insert per
+//! writes through to that namespace's journal in the log (one sled insert per
 //! broadcast, not per recipient; one per saved or restored session) and
 //! starts from what the journal kept, so offsets, packets and sessions
 //! survive a restart. Keeping the in-memory log as the read side means a

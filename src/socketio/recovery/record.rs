@@ -254,6 +254,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn packets_round_trip_and_garbage_never_panics(
+            at: u64,
+            rooms in proptest::collection::vec("\\PC{0,8}", 0..4),
+            texts in proptest::collection::vec("\\PC{0,40}", 0..3),
+            bins in proptest::collection::vec(proptest::collection::vec(0u8.., 0..40), 0..3),
+            garbage in proptest::collection::vec(0u8.., 0..64),
+        ) {
+            let rooms: Vec<Room> = rooms.iter().map(|r| Room::from(r.as_str())).collect();
+            let frames: Vec<Frame> = texts
+                .iter()
+                .map(|t| Frame::message(t))
+                .chain(bins.iter().map(|b| Frame::binary(b)))
+                .collect();
+            let b = encode_packet(at, &rooms, &rooms, &frames);
+            let p = decode_packet(&b).unwrap();
+            proptest::prop_assert_eq!((p.at, &p.rooms, &p.except, &p.frames), (at, &rooms, &rooms, &frames));
+            let _ = decode_packet(&garbage);
+            let _ = decode_session(&garbage);
+        }
+    }
+
     #[test]
     fn truncated_and_trailing_records_are_errors() {
         let b = encode_packet(1, &["r".into()], &[], &[Frame::message("2[]")]);
