@@ -408,8 +408,11 @@ impl Journal {
             removed: AtomicU64::new(0),
             next: Arc::new(AtomicU64::new(next)),
         });
+        // The counters (and a new lost range) are on disk before any
+        // offset of this process is handed out.
         journal.checkpoint(meta)?;
-        shared.written();
+        shared.db.flush()?;
+        shared.data_file.sync_data().map_err(RecoveryError::Sync)?;
         let loaded = Loaded {
             packets: kept.into_iter().map(|(s, p, _)| (s, p)).collect(),
             sessions: loaded_sessions,
