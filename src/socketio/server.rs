@@ -136,7 +136,8 @@ impl SocketIoConfigBuilder {
     }
     /// Keeps the recovery state (packets, sessions, offsets) in a durable
     /// [`RecoveryLog`] so that it survives a restart; takes effect with
-    /// [`SocketIoConfigBuilder::recovery`]. Call [`SocketIo::shutdown`] on
+    /// [`SocketIoConfigBuilder::recovery`]. Give a log to one server only
+    /// (its namespaces are keyed by name). Call [`SocketIo::shutdown`] on
     /// the way out so that every connected socket can recover.
     ///
     /// ```no_run
