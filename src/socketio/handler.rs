@@ -197,6 +197,11 @@ impl SioHandler {
     }
 
     fn connect(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet) {
+        if self.server.shutting_down() {
+            // A restore now would take a session the shutdown has saved.
+            conn.close();
+            return;
+        }
         let Some(ns) = self.server.namespace(&p.ns) else {
             let err = ConnectError::new("Invalid namespace").to_json();
             let _ = conn.send(encode_control(PacketKind::ConnectError, &p.ns, Some(&err)));

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,9 +195,15 @@ pub(crate) struct ServerInner {
     adapter: AdapterFactory,
     namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
+    /// Set by [`SocketIo::shutdown`]: CONNECTs are refused from then on.
+    shutting_down: AtomicBool,
 }
 
 impl ServerInner {
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -281,6 +288,7 @@ impl SocketIo {
             adapter: config.adapter,
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
         });
         let engine = Engine::new(config.engine, SioHandler::new(inner.clone()));
         SocketIo { inner, engine }
@@ -347,13 +355,15 @@ impl SocketIo {
         self.engine.handle(req, remote).await
     }
 
-    /// Graceful shutdown of connection state recovery: keeps the session of
+    /// Graceful shutdown of connection state recovery: refuses new
+    /// CONNECTs (their connections are closed), keeps the session of
     /// every connected socket (rooms and data as they are now), closes every
     /// connection (clients see a transport close and will try to recover),
     /// then flushes the durable recovery log and marks it clean. Packets
     /// broadcast after this are neither delivered nor kept. Blocks for one
     /// log flush; without recovery it only closes the connections.
     pub fn shutdown(&self) -> Result<(), RecoveryError> {
+        self.inner.shutting_down.store(true, Ordering::Release);
         let namespaces: Vec<Arc<Namespace>> =
             self.inner.namespaces.read().values().cloned().collect();
         let sockets: Vec<Arc<Socket>> = namespaces.iter().flat_map(|ns| ns.sockets()).collect();
