@@ -46,55 +46,57 @@ async function server(opts) {
 const ns = (rec) => rec.items.map((args) => args[0].n);
 
 describe("recovery across a restart (RECOVERY_DIR)", { skip: IMPL === "node" && "Rust only" }, () => {
-  test("after a graceful restart: recovered, same id, rooms, data, missed packets in order and once", async () => {
-    const srv = await server();
-    // `a` drops before the restart and comes back after it (by hand);
-    // `b` stays connected until the restart and reconnects on its own.
-    const a = track(await connectedClient(srv.url, { reconnection: false }));
-    const b = track(await connectedClient(srv.url));
-    assert.equal(await a.timeout(T).emitWithAck("join", "r"), true);
-    assert.equal(await b.timeout(T).emitWithAck("join", "r"), true);
-    assert.equal(await a.timeout(T).emitWithAck("set-data", { user: "ada", n: [1, 2] }), true);
-    assert.equal(await b.timeout(T).emitWithAck("set-data", { user: "bob" }), true);
-    const aGot = new Recorder(a, "bcast");
-    const bGot = new Recorder(b, "bcast");
-    assert.equal(await b.timeout(T).emitWithAck("broadcast", "r", { n: 0 }), true);
-    await aGot.waitCount(1);
-    const [aId, bId] = [a.id, b.id];
+  for (const transports of [["websocket"], ["polling"]]) {
+    test(`after a graceful restart (${transports}): recovered, same id, rooms, data, missed packets in order and once`, async () => {
+      const srv = await server();
+      // `a` drops before the restart and comes back after it (by hand);
+      // `b` stays connected until the restart and reconnects on its own.
+      const a = track(await connectedClient(srv.url, { transports, reconnection: false }));
+      const b = track(await connectedClient(srv.url, { transports }));
+      assert.equal(await a.timeout(T).emitWithAck("join", "r"), true);
+      assert.equal(await b.timeout(T).emitWithAck("join", "r"), true);
+      assert.equal(await a.timeout(T).emitWithAck("set-data", { user: "ada", n: [1, 2] }), true);
+      assert.equal(await b.timeout(T).emitWithAck("set-data", { user: "bob" }), true);
+      const aGot = new Recorder(a, "bcast");
+      const bGot = new Recorder(b, "bcast");
+      assert.equal(await b.timeout(T).emitWithAck("broadcast", "r", { n: 0 }), true);
+      await aGot.waitCount(1);
+      const [aId, bId] = [a.id, b.id];
 
-    const dropped = waitFor(a, "disconnect", T);
-    a.io.engine.close();
-    await dropped;
-    for (const n of [1, 2]) assert.equal(await b.timeout(T).emitWithAck("broadcast", "r", { n }), true);
-    assert.equal(await b.timeout(T).emitWithAck("broadcast", "elsewhere", { n: -1 }), true);
-    await bGot.waitCount(3);
+      const dropped = waitFor(a, "disconnect", T);
+      a.io.engine.close();
+      await dropped;
+      for (const n of [1, 2]) assert.equal(await b.timeout(T).emitWithAck("broadcast", "r", { n }), true);
+      assert.equal(await b.timeout(T).emitWithAck("broadcast", "elsewhere", { n: -1 }), true);
+      await bGot.waitCount(3);
 
-    const bBack = waitFor(b, "connect", 15000);
-    const exit = await srv.stop();
-    assert.deepStrictEqual(exit, { code: 0, signal: null }, "a graceful shutdown on SIGTERM");
-    await srv.start();
-    await bBack;
-    assert.equal(b.recovered, true, "connected through the restart: recovered");
-    assert.equal(b.id, bId);
+      const bBack = waitFor(b, "connect", 15000);
+      const exit = await srv.stop();
+      assert.deepStrictEqual(exit, { code: 0, signal: null }, "a graceful shutdown on SIGTERM");
+      await srv.start();
+      await bBack;
+      assert.equal(b.recovered, true, "connected through the restart: recovered");
+      assert.equal(b.id, bId);
 
-    const aBack = waitFor(a, "connect", T, ["connect_error"]);
-    a.connect();
-    await aBack;
-    assert.equal(a.recovered, true, "dropped before the restart: recovered");
-    assert.equal(a.id, aId, "a recovered socket keeps its id");
-    await aGot.waitCount(3);
-    assert.deepStrictEqual(ns(aGot), [0, 1, 2], "the missed packets, in order");
-    assert.deepStrictEqual(await a.timeout(T).emitWithAck("get-data"), { user: "ada", n: [1, 2] });
-    assert.deepStrictEqual(await b.timeout(T).emitWithAck("get-data"), { user: "bob" });
+      const aBack = waitFor(a, "connect", T, ["connect_error"]);
+      a.connect();
+      await aBack;
+      assert.equal(a.recovered, true, "dropped before the restart: recovered");
+      assert.equal(a.id, aId, "a recovered socket keeps its id");
+      await aGot.waitCount(3);
+      assert.deepStrictEqual(ns(aGot), [0, 1, 2], "the missed packets, in order");
+      assert.deepStrictEqual(await a.timeout(T).emitWithAck("get-data"), { user: "ada", n: [1, 2] });
+      assert.deepStrictEqual(await b.timeout(T).emitWithAck("get-data"), { user: "bob" });
 
-    // Rooms kept: a room broadcast after the restart reaches both.
-    assert.equal(await a.timeout(T).emitWithAck("broadcast", "r", { n: 3 }), true);
-    await aGot.waitCount(4);
-    await bGot.waitCount(4);
-    await sleep(GRACE);
-    assert.deepStrictEqual(ns(aGot), [0, 1, 2, 3], "no duplicates");
-    assert.deepStrictEqual(ns(bGot), [0, 1, 2, 3], "no duplicates");
-  });
+      // Rooms kept: a room broadcast after the restart reaches both.
+      assert.equal(await a.timeout(T).emitWithAck("broadcast", "r", { n: 3 }), true);
+      await aGot.waitCount(4);
+      await bGot.waitCount(4);
+      await sleep(GRACE);
+      assert.deepStrictEqual(ns(aGot), [0, 1, 2, 3], "no duplicates");
+      assert.deepStrictEqual(ns(bGot), [0, 1, 2, 3], "no duplicates");
+    });
+  }
 
   test("after a SIGKILL: broadcasts older than the flush bound are kept, in order, without gaps", async (t) => {
     const FLUSH_MS = 50;
