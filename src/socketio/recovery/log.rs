@@ -9,14 +9,18 @@
 //! (`next:<ns>`), the highest pruned one (`pruned:<ns>`) and the offset
 //! ranges lost to crashes (`holes:<ns>`).
 //!
-//! Durability: an append is a sled insert (in memory until flushed). The
+//! Durability: a write (packet, session, session removal) is encoded and
+//! queued on its journal, in order; that push is all a broadcast pays. The
 //! flusher thread wakes every [`RecoveryLogOptions::flush_interval`] and, if
-//! anything was written, removes the pruned packets, records the counters,
-//! flushes sled and `fdatasync`s its data file (sled 0.34 syncs its log with
+//! anything was written, hands each journal's queue to sled as one batch
+//! per tree (packets first), removes the pruned packets, records the
+//! counters, flushes sled and `fdatasync`s its data file (sled 0.34 syncs its log with
 //! `sync_file_range` only). A SIGKILL therefore loses at most what was
 //! written in the last interval (plus the flush in progress), and sled's
 //! log replays a prefix of the writes, so what survives is everything up to
-//! some point, in order. [`RecoveryLog::close`] (graceful shutdown) makes
+//! some point, in order. A queue that reaches 65,536 writes before the
+//! flusher comes is applied by the writer (backpressure instead of growth).
+//! [`RecoveryLog::close`] (graceful shutdown) makes
 //! everything durable and marks the log clean.
 //!
 //! Offsets after a crash: sessions that survive a crash were saved before
@@ -303,12 +307,29 @@ pub(crate) struct Loaded {
     pub holes: Vec<(u64, u64)>,
 }
 
+/// A write waiting for the flusher, in the order it was made.
+enum Op {
+    /// A packet record under its sequence number.
+    Packet(u64, Vec<u8>),
+    /// A session record under its pid, or its removal.
+    Session(Arc<str>, Option<Vec<u8>>),
+}
+
+/// Writes queued beyond this are applied by the writer itself (backpressure
+/// when the flusher falls behind).
+const MAX_PENDING: usize = 65_536;
+
 /// One namespace's part of the log.
 pub(crate) struct Journal {
     shared: Arc<Shared>,
     ns: String,
     packets: sled::Tree,
     sessions: sled::Tree,
+    /// Writes not yet handed to sled (a push under a short lock is all a
+    /// broadcast pays; the flusher applies them in one batch per tree).
+    pending: Mutex<Vec<Op>>,
+    /// Serialises applying `pending`, so batches reach sled in order.
+    applying: Mutex<()>,
     /// Packets up to here are pruned (in memory)...
     pruned: AtomicU64,
     /// ...and up to here removed from the tree.
@@ -404,6 +425,8 @@ impl Journal {
             ns: ns.to_string(),
             packets,
             sessions,
+            pending: Mutex::new(Vec::new()),
+            applying: Mutex::new(()),
             pruned: AtomicU64::new(pruned),
             removed: AtomicU64::new(0),
             next: Arc::new(AtomicU64::new(next)),
@@ -438,14 +461,47 @@ impl Journal {
         !self.shared.closed.load(Ordering::Acquire)
     }
 
-    fn report(&self, what: &str, r: Result<Option<sled::IVec>, sled::Error>) {
-        match r {
-            Ok(_) => self.shared.written(),
-            Err(e) => tracing::error!(ns = %self.ns, error = %e, "recovery log {what} failed"),
+    /// Queues a write for the flusher; past [`MAX_PENDING`], applies the
+    /// queue here.
+    fn push(&self, op: Op) {
+        if !self.live() {
+            return;
         }
+        let full = {
+            let mut q = self.pending.lock();
+            q.push(op);
+            q.len() >= MAX_PENDING
+        };
+        if full {
+            if let Err(e) = self.apply_pending() {
+                tracing::error!(ns = %self.ns, error = %e, "recovery log write failed");
+            }
+        }
+        self.shared.written();
     }
 
-    /// Appends a broadcast packet: one sled insert.
+    /// Hands every queued write to sled, in order (one batch per tree).
+    fn apply_pending(&self) -> Result<(), sled::Error> {
+        let _order = self.applying.lock();
+        let ops = std::mem::take(&mut *self.pending.lock());
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (mut packets, mut sessions) = (sled::Batch::default(), sled::Batch::default());
+        for op in ops {
+            match op {
+                Op::Packet(seq, rec) => packets.insert(&seq.to_be_bytes()[..], rec),
+                Op::Session(pid, Some(rec)) => sessions.insert(pid.as_bytes(), rec),
+                Op::Session(pid, None) => sessions.remove(pid.as_bytes()),
+            }
+        }
+        // Packets first: a session never becomes durable before the
+        // packets broadcast ahead of it.
+        self.packets.apply_batch(packets)?;
+        self.sessions.apply_batch(sessions)
+    }
+
+    /// Appends a broadcast packet (queued; one record per broadcast).
     pub fn append(
         &self,
         seq: u64,
@@ -456,7 +512,7 @@ impl Journal {
     ) {
         if self.live() {
             let rec = record::encode_packet(at, rooms, except, frames);
-            self.report("append", self.packets.insert(seq.to_be_bytes(), rec));
+            self.push(Op::Packet(seq, rec));
         }
     }
 
@@ -466,22 +522,22 @@ impl Journal {
     }
 
     /// Writes a session.
-    pub fn save_session(&self, pid: &str, rec: Vec<u8>) {
-        if self.live() {
-            self.report("session write", self.sessions.insert(pid.as_bytes(), rec));
-        }
+    pub fn save_session(&self, pid: &Arc<str>, rec: Vec<u8>) {
+        self.push(Op::Session(pid.clone(), Some(rec)));
     }
 
     /// Removes a session (restored or expired).
     pub fn remove_session(&self, pid: &str) {
-        if self.live() {
-            self.report("session removal", self.sessions.remove(pid.as_bytes()));
-        }
+        self.push(Op::Session(Arc::from(pid), None));
     }
 
-    /// Removes the pruned packets from the tree and records the counters.
+    /// Applies the queued writes, removes the pruned packets from the tree
+    /// and records the counters.
     fn checkpoint(&self, meta: &sled::Tree) -> Result<(), RecoveryError> {
+        // Read first: every packet pruned by now was queued before the
+        // queue is taken below.
         let pruned = self.pruned.load(Ordering::Relaxed);
+        self.apply_pending()?;
         if pruned > self.removed.load(Ordering::Relaxed) {
             let mut batch = sled::Batch::default();
             for k in self.packets.range(..=pruned.to_be_bytes()).keys() {

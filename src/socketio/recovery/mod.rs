@@ -8,8 +8,9 @@
 //! ([`RecoveryConfig::max_disconnection`]) and the log by size
 //! ([`RecoveryConfig::max_packets`], [`RecoveryConfig::max_bytes`]; oldest
 //! dropped). With a durable [`RecoveryLog`] configured, the store also
-//! writes through to that namespace's journal in the log (one sled insert per
-//! broadcast, not per recipient; one per saved or restored session) and
+//! writes through to that namespace's journal in the log (one queued record
+//! per broadcast, not per recipient; one per saved or restored session;
+//! sled sees them in batches on the log's thread) and
 //! starts from what the journal kept, so offsets, packets and sessions
 //! survive a restart. Keeping the in-memory log as the read side means a
 //! restore never reads disk, and the durable variant changes nothing on
