@@ -230,3 +230,27 @@ fn in_memory_offsets_do_not_survive_and_foreign_offsets_are_refused() {
         "an offset never handed out"
     );
 }
+
+#[test]
+fn resume_adds_what_was_broadcast_between_restore_and_join() {
+    let s = RecoveryStore::new(RecoveryConfig::default());
+    let o = emit(&s, 1, &["r"], &[]);
+    s.save_session(session("p", "sid", &["sid", "r"], None));
+    emit(&s, 2, &["r"], &[]);
+    let r = s.restore("p", &o).expect("restored");
+    assert_eq!(numbers(&r), [2]);
+    // Broadcast after the restore, before the socket joins its rooms.
+    emit(&s, 3, &["r"], &[]);
+    emit(&s, 4, &["elsewhere"], &[]);
+    let rooms = r.session.rooms.clone();
+    let mut joined = false;
+    let mut sent = Vec::new();
+    s.resume(&rooms, r.missed, r.upto, || joined = true, |f| sent = f);
+    assert!(joined);
+    let all = Restored {
+        session: r.session,
+        missed: sent,
+        upto: 0,
+    };
+    assert_eq!(numbers(&all), [2, 3], "once each, in order");
+}
