@@ -147,7 +147,8 @@ impl Shared {
 
 /// A durable recovery log: its own sled database, flushed and synced by its
 /// own thread every [`RecoveryLogOptions::flush_interval`] (see the
-/// [`recovery`](super) module and SPEC.md §3.10); a cheap handle to clone. Open it once per directory and give it to the server with
+/// [`recovery`](super) module and SPEC.md §3.10); a cheap handle to clone.
+/// Open it once per directory and give it to the server with
 /// [`SocketIoConfigBuilder::recovery_log`](crate::socketio::SocketIoConfigBuilder::recovery_log);
 /// [`SocketIo::shutdown`](crate::socketio::SocketIo::shutdown) closes it.
 #[derive(Clone)]
