@@ -151,7 +151,7 @@ impl RecoveryStore {
         let (journal, loaded) = match log.journal(ns, &config) {
             Ok(j) => j,
             Err(e) => {
-                tracing::error!(ns, error = %e, "recovery log unavailable: recovery in memory only");
+                tracing::error!(ns, error = %e, "recovery log unavailable: in memory only");
                 return RecoveryStore::new(config);
             }
         };

@@ -271,7 +271,8 @@ mod tests {
                 .collect();
             let b = encode_packet(at, &rooms, &rooms, &frames);
             let p = decode_packet(&b).unwrap();
-            proptest::prop_assert_eq!((p.at, &p.rooms, &p.except, &p.frames), (at, &rooms, &rooms, &frames));
+            let got = (p.at, &p.rooms, &p.except, &p.frames);
+            proptest::prop_assert_eq!(got, (at, &rooms, &rooms, &frames));
             let _ = decode_packet(&garbage);
             let _ = decode_session(&garbage);
         }
