@@ -4,7 +4,12 @@
 //! Environment: `PORT` (default 3000; 0 picks a free port), `HOST` (default
 //! 127.0.0.1), `PING_INTERVAL` / `PING_TIMEOUT` in ms (default 300 / 200),
 //! `RECOVERY_MS` (enables connection state recovery with that maximum
-//! disconnection duration). maxPayload 1,000,000, connect timeout 1000 ms,
+//! disconnection duration), `RECOVERY_DIR` (with `RECOVERY_MS`: keeps the
+//! recovery state in a durable log in that directory, so that a restarted
+//! server recovers its clients; `RECOVERY_FLUSH_MS` sets its flush interval,
+//! default 50), `RECOVERY_MAX_PACKETS` / `RECOVERY_MAX_BYTES` (the log's
+//! size bounds). On SIGTERM or SIGINT it shuts down gracefully (every
+//! connected socket's session kept, the log flushed) and exits. maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -13,7 +18,9 @@
 //! `true`; `broadcast` (room, payload) -> `bcast` (payload) to the room, ack
 //! `true` if asked; `please-ack` (data) -> `server-ack` (data) with an ack, then
 //! `server-ack-result` (the client's answer); `disconnect-me` -> disconnects
-//! the socket. Namespace `/custom`: emits `auth` on connection. Other
+//! the socket; `set-data` (value) -> stores it as the socket's data (the JSON
+//! value recovery keeps), ack `true`; `get-data` -> ack with the socket's data
+//! (`null` if none). Namespace `/custom`: emits `auth` on connection. Other
 //! namespaces are refused with `Invalid namespace`.
 
 mod common;
@@ -23,7 +30,8 @@ use std::time::Duration;
 
 use rollcall::engine::{Cors, DirectWrites};
 use rollcall::socketio::{
-    NamespaceSetup, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
+    NamespaceSetup, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket, SocketIo,
+    SocketIoConfig,
 };
 use serde_json::Value;
 
@@ -41,13 +49,25 @@ fn direct_writes() -> DirectWrites {
     }
 }
 
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn env_ms(name: &str, default: u64) -> Duration {
-    Duration::from_millis(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
+    Duration::from_millis(env_num(name, default))
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 fn emit_auth(socket: &Arc<Socket>) {
@@ -109,6 +129,17 @@ fn main_namespace() -> NamespaceSetup {
             });
         })
         .on("disconnect-me", |s, _, _| s.disconnect())
+        .on("set-data", |s, payload, ack| {
+            if let Some(v) = payload.args.into_iter().next() {
+                s.data().insert(v);
+            }
+            ack_true(ack);
+        })
+        .on("get-data", |s, _, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(Payload::one(s.data().get::<Value>().unwrap_or(Value::Null)));
+            }
+        })
 }
 
 #[tokio::main]
@@ -123,15 +154,34 @@ async fn main() -> std::io::Result<()> {
         })
         .connect_timeout(Duration::from_millis(1000));
     if std::env::var("RECOVERY_MS").is_ok() {
+        let d = RecoveryConfig::default();
         config = config.recovery(RecoveryConfig {
             max_disconnection: env_ms("RECOVERY_MS", 120_000),
             skip_middlewares: true,
+            max_packets: env_num("RECOVERY_MAX_PACKETS", d.max_packets),
+            max_bytes: env_num("RECOVERY_MAX_BYTES", d.max_bytes),
         });
+        if let Ok(dir) = std::env::var("RECOVERY_DIR") {
+            let options = RecoveryLogOptions {
+                flush_interval: env_ms("RECOVERY_FLUSH_MS", 50),
+                ..RecoveryLogOptions::default()
+            };
+            let log = RecoveryLog::open(dir.as_ref(), options).map_err(std::io::Error::other)?;
+            config = config.recovery_log(log);
+        }
     }
     let io = SocketIo::new(config.build());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
     let listener = common::bind_from_env(3000).await?;
-    io.serve(listener).await;
+    tokio::select! {
+        _ = io.clone().serve(listener) => {}
+        _ = terminated() => {
+            if let Err(e) = io.shutdown() {
+                eprintln!("shutdown: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     Ok(())
 }

@@ -74,3 +74,16 @@ contract_tests!(
     server_side_emit,
     persist_restore,
 );
+
+/// The durable recovery log's rule: sessions and missed packets survive a
+/// graceful restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persist_restore_across_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "rollcall-contract-recovery-{}-{}",
+        std::process::id(),
+        rollcall::util::random_id(4)
+    ));
+    contract::persist_restore_across_restart(&local(), &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

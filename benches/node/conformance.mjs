@@ -16,6 +16,8 @@
 //   "broadcast" room, payload [, ack] -> emit "bcast" payload to everyone in room, ack(true)
 //   "please-ack" data    -> emit "server-ack" data with an ack; on ack v -> emit "server-ack-result" v
 //   "disconnect-me"      -> socket.disconnect() (client sees "io server disconnect")
+//   "set-data" value [, ack] -> socket.data = value, ack(true)
+//   "get-data" ack       -> ack(socket.data ?? null)
 // Namespace "/custom": on connection -> emit "auth" (CONNECT payload).
 // Any other namespace: CONNECT_ERROR {"message":"Invalid namespace"} (socket.io default).
 import { createServer } from "node:http";
@@ -86,6 +88,15 @@ io.on("connection", (socket) => {
 
   socket.on("disconnect-me", () => {
     socket.disconnect();
+  });
+
+  socket.on("set-data", (value, ack) => {
+    socket.data = value;
+    if (typeof ack === "function") ack(true);
+  });
+
+  socket.on("get-data", (ack) => {
+    if (typeof ack === "function") ack(socket.data ?? null);
   });
 });
 

@@ -197,6 +197,11 @@ impl SioHandler {
     }
 
     fn connect(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, p: Packet) {
+        if self.server.shutting_down() {
+            // A restore now would take a session the shutdown has saved.
+            conn.close();
+            return;
+        }
         let Some(ns) = self.server.namespace(&p.ns) else {
             let err = ConnectError::new("Invalid namespace").to_json();
             let _ = conn.send(encode_control(PacketKind::ConnectError, &p.ns, Some(&err)));
@@ -232,13 +237,19 @@ impl SioHandler {
             }
         }
         let recovered = restored.is_some();
-        let (id, data, missed, rooms) = match restored {
-            Some(r) => (r.session.sid, r.session.data, r.missed, r.session.rooms),
+        let (id, data, resume) = match restored {
+            Some(r) => {
+                let resume = Resume {
+                    rooms: r.session.rooms,
+                    missed: r.missed,
+                    upto: r.upto,
+                };
+                (r.session.sid, r.session.data, Some(resume))
+            }
             None => (
                 crate::util::random_id(15).into(),
                 Arc::new(Extensions::default()),
-                Vec::new(),
-                Vec::new(),
+                None,
             ),
         };
         let socket = Arc::new(Socket::new(SocketInit {
@@ -253,7 +264,7 @@ impl SioHandler {
         }));
         let skip = recovered && ns.recovery().is_some_and(|r| r.skip_middlewares);
         if ns.middlewares().is_empty() || skip {
-            finish_connect(state, socket, rooms, missed);
+            finish_connect(state, socket, resume);
             return;
         }
         let state = Arc::downgrade(state);
@@ -272,10 +283,18 @@ impl SioHandler {
                 }
             }
             if let Some(st) = state.upgrade() {
-                finish_connect(&st, socket, rooms, missed);
+                finish_connect(&st, socket, resume);
             }
         });
     }
+}
+
+/// What a recovered socket gets back once connected: its rooms and the
+/// packets it missed (see [`Adapter::resume`](super::adapter::Adapter::resume)).
+struct Resume {
+    rooms: Vec<super::rooms::Room>,
+    missed: Vec<crate::engine::Frame>,
+    upto: u64,
 }
 
 /// Completes a CONNECT: answer, rooms, connection handler, missed packets,
@@ -283,12 +302,7 @@ impl SioHandler {
 /// connection ends before the socket is registered as connected (e.g. while
 /// the connection handler runs), the socket is disconnected here with the
 /// connection's real reason.
-fn finish_connect(
-    state: &Arc<ConnState>,
-    socket: Arc<Socket>,
-    rooms: Vec<super::rooms::Room>,
-    missed: Vec<crate::engine::Frame>,
-) {
+fn finish_connect(state: &Arc<ConnState>, socket: Arc<Socket>, resume: Option<Resume>) {
     let ns = socket.ns().clone();
     if state.inner.lock().closed.is_some() || socket.conn().is_closed() {
         return;
@@ -305,12 +319,10 @@ fn finish_connect(
     ));
     socket.set_connected();
     ns.add_socket(socket.clone());
-    socket.join(socket.id());
-    for r in &rooms {
-        socket.join(r);
-    }
-    if !missed.is_empty() {
-        let _ = socket.conn().send_many(&missed);
+    match resume {
+        // The rooms include the socket's own.
+        Some(r) => ns.adapter().resume(&socket, &r.rooms, r.missed, r.upto),
+        None => socket.join(socket.id()),
     }
     state.joined.notify_one();
     ns.run_connection_handler(socket.clone());

@@ -12,7 +12,8 @@
 //! - `rooms`: the lock-sharded room registry;
 //! - `broadcast`: the builder of broadcasts (rooms, exclusions, volatile,
 //!   local, acks), each a call to the adapter;
-//! - `recovery`: connection state recovery storage.
+//! - `recovery`: connection state recovery storage, in memory or in a
+//!   durable log that survives restarts.
 
 // The codec and the adapter seam are public modules (tests, fuzz targets,
 // benches and other adapters use them directly); the rest is reached
@@ -38,7 +39,7 @@ pub use namespace::{
     BoxFuture, ConnectError, ConnectionHandler, Middleware, Namespace, NamespaceSetup,
 };
 pub use packet::{Limits, Payload};
-pub use recovery::RecoveryConfig;
+pub use recovery::{RecoveryConfig, RecoveryError, RecoveryLog, RecoveryLogOptions};
 pub use rooms::{Members, Room, RoomRegistry};
 pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};
 pub use socket::{

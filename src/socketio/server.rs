@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use parking_lot::RwLock;
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
 use super::packet::Limits;
-use super::recovery::RecoveryConfig;
+use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
 use crate::http::Body;
@@ -31,6 +32,9 @@ pub struct SocketIoConfig {
     pub limits: Limits,
     /// Connection state recovery (default off).
     pub recovery: Option<RecoveryConfig>,
+    /// The durable log recovery writes through to (default none: recovery
+    /// state lives in memory and dies with the process).
+    pub recovery_log: Option<RecoveryLog>,
     /// How much a client may send for a namespace while its CONNECT is
     /// still being processed (async middlewares running).
     pub connect_buffer: ConnectBufferLimit,
@@ -72,6 +76,7 @@ impl SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
             recovery: None,
+            recovery_log: None,
             connect_buffer: ConnectBufferLimit::default(),
             adapter: AdapterFactory::local(),
         }
@@ -98,6 +103,7 @@ pub struct SocketIoConfigBuilder {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
 }
@@ -129,6 +135,25 @@ impl SocketIoConfigBuilder {
         self.recovery = Some(config);
         self
     }
+    /// Keeps the recovery state (packets, sessions, offsets) in a durable
+    /// [`RecoveryLog`] so that it survives a restart; takes effect with
+    /// [`SocketIoConfigBuilder::recovery`]. Give a log to one server only
+    /// (its namespaces are keyed by name). Call [`SocketIo::shutdown`] on
+    /// the way out so that every connected socket can recover.
+    ///
+    /// ```no_run
+    /// use rollcall::socketio::{RecoveryConfig, RecoveryLog, RecoveryLogOptions, SocketIoConfig};
+    /// let log = RecoveryLog::open("data/recovery".as_ref(), RecoveryLogOptions::default())?;
+    /// let config = SocketIoConfig::builder()
+    ///     .recovery(RecoveryConfig::default())
+    ///     .recovery_log(log)
+    ///     .build();
+    /// # Ok::<(), rollcall::socketio::RecoveryError>(())
+    /// ```
+    pub fn recovery_log(mut self, log: RecoveryLog) -> Self {
+        self.recovery_log = Some(log);
+        self
+    }
     /// Bounds what a client may send for a namespace while its CONNECT is
     /// in progress (see [`ConnectBufferLimit`]).
     pub fn connect_buffer(mut self, limit: ConnectBufferLimit) -> Self {
@@ -149,6 +174,7 @@ impl SocketIoConfigBuilder {
             connect_timeout: self.connect_timeout,
             limits: self.limits,
             recovery: self.recovery,
+            recovery_log: self.recovery_log,
             connect_buffer: self.connect_buffer,
             adapter: self.adapter,
         }
@@ -164,13 +190,20 @@ pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
     recovery: Option<RecoveryConfig>,
+    recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
     namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
+    /// Set by [`SocketIo::shutdown`]: CONNECTs are refused from then on.
+    shutting_down: AtomicBool,
 }
 
 impl ServerInner {
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -188,6 +221,7 @@ impl ServerInner {
         let init = AdapterInit {
             namespace: name,
             recovery: self.recovery,
+            recovery_log: self.recovery.and(self.recovery_log.as_ref()),
         };
         Arc::new(Namespace::new(
             name,
@@ -250,10 +284,12 @@ impl SocketIo {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
             recovery: config.recovery,
+            recovery_log: config.recovery_log,
             connect_buffer: config.connect_buffer,
             adapter: config.adapter,
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
         });
         let engine = Engine::new(config.engine, SioHandler::new(inner.clone()));
         SocketIo { inner, engine }
@@ -318,6 +354,32 @@ impl SocketIo {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.engine.handle(req, remote).await
+    }
+
+    /// Graceful shutdown of connection state recovery: refuses new
+    /// CONNECTs (their connections are closed), keeps the session of
+    /// every connected socket (rooms and data as they are now), closes every
+    /// connection (clients see a transport close and will try to recover),
+    /// then flushes the durable recovery log and marks it clean. Packets
+    /// broadcast after this are neither delivered nor kept. Blocks for one
+    /// log flush; without recovery it only closes the connections.
+    pub fn shutdown(&self) -> Result<(), RecoveryError> {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        let sockets: Vec<Arc<Socket>> = namespaces.iter().flat_map(|ns| ns.sockets()).collect();
+        for s in &sockets {
+            if let Some(session) = s.session(s.rooms()) {
+                s.ns().adapter().persist_session(session);
+            }
+        }
+        for s in &sockets {
+            s.conn().close();
+        }
+        match &self.inner.recovery_log {
+            Some(log) => log.close(),
+            None => Ok(()),
+        }
     }
 
     /// Runs the server alone on `listener`.

@@ -412,6 +412,18 @@ impl Socket {
         }
     }
 
+    /// The session to keep for recovery, with `rooms` (none when recovery
+    /// is off).
+    pub(crate) fn session(&self, rooms: Vec<Room>) -> Option<Session> {
+        self.ns.recovery()?;
+        Some(Session {
+            pid: self.pid.clone()?,
+            sid: self.id.clone(),
+            rooms,
+            data: self.data.clone(),
+        })
+    }
+
     /// Tears the socket down once: leaves every room, fails pending acks,
     /// keeps the session for recovery when allowed, runs disconnect handlers.
     pub(crate) fn closed(self: &Arc<Self>, reason: DisconnectReason) {
@@ -426,14 +438,9 @@ impl Socket {
             rooms
         };
         self.acks.lock().clear();
-        if let (Some(_), Some(pid)) = (self.ns.recovery(), &self.pid) {
-            if reason.is_recoverable() {
-                self.ns.adapter().persist_session(Session {
-                    pid: pid.clone(),
-                    sid: self.id.clone(),
-                    rooms,
-                    data: self.data.clone(),
-                });
+        if reason.is_recoverable() {
+            if let Some(session) = self.session(rooms) {
+                self.ns.adapter().persist_session(session);
             }
         }
         let handlers: Vec<DisconnectHandler> = std::mem::take(&mut *self.on_disconnect.lock());

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::{
     AckAggregate, AdapterInit, BroadcastOptions, EventPacket, FetchedSocket, Restored, Session,
 };
+use crate::engine::Frame;
 use crate::socketio::packet::{encode_event, Payload};
 use crate::socketio::recovery::RecoveryStore;
 use crate::socketio::rooms::{Members, Room, RoomRegistry};
@@ -73,7 +74,9 @@ impl Excluded {
 ///   on the members (queueing takes each connection's own lock). Shard locks
 ///   are leaves: nothing else is taken while one is held.
 /// - `recovery`: the recovery store (its packet log and session map each
-///   have one mutex, leaves too).
+///   have one mutex, leaves too; with a durable log it also writes through
+///   to sled, which takes no lock of ours; its recovery gate is held by a
+///   broadcast from store to last delivery and by `resume`, see there).
 /// - `server_handlers`: event -> handler, read-mostly; the handler runs with
 ///   no lock held.
 ///
@@ -107,7 +110,10 @@ impl LocalAdapter {
             name: init.namespace.to_string(),
             sockets: ShardedMap::new(64),
             rooms: RoomRegistry::new(64),
-            recovery: init.recovery.map(RecoveryStore::new),
+            recovery: init.recovery.map(|c| match init.recovery_log {
+                Some(log) => RecoveryStore::durable(c, log, init.namespace),
+                None => RecoveryStore::new(c),
+            }),
             ack_ids: AtomicU64::new(0),
             server_handlers: RwLock::new(HashMap::new()),
         }
@@ -244,14 +250,21 @@ impl LocalAdapter {
             None,
             offset.as_ref().map(|(_, s)| s.as_str()),
         );
-        if let (Some((seq, _)), Some(rec)) = (offset, &self.recovery) {
-            rec.store(
-                seq,
-                opts.rooms.clone(),
-                opts.except.clone(),
-                enc.frames.clone(),
-            );
-        }
+        // With recovery on, a broadcast holds the recovery gate from its
+        // store to its last delivery (see `resume`); without, no lock.
+        let _gate = match (offset, &self.recovery) {
+            (Some((seq, _)), Some(rec)) => {
+                let gate = rec.broadcasting();
+                rec.store(
+                    seq,
+                    opts.rooms.clone(),
+                    opts.except.clone(),
+                    enc.frames.clone(),
+                );
+                Some(gate)
+            }
+            _ => None,
+        };
         let frames = &enc.frames;
         let mut n = 0;
         self.for_each(opts, |s| {
@@ -345,6 +358,24 @@ impl LocalAdapter {
     pub fn persist_session(&self, session: Session) {
         if let Some(rec) = &self.recovery {
             rec.save_session(session);
+        }
+    }
+
+    /// Joins a restored socket to `rooms` and queues what it missed (see
+    /// [`super::Adapter::resume`]); without recovery, just joins and queues.
+    pub fn resume(&self, socket: &Arc<Socket>, rooms: &[Room], missed: Vec<Frame>, upto: u64) {
+        let join = || rooms.iter().for_each(|r| socket.join(r));
+        let send = |frames: Vec<Frame>| {
+            if !frames.is_empty() {
+                let _ = socket.conn().send_many(&frames);
+            }
+        };
+        match &self.recovery {
+            Some(rec) => rec.resume(rooms, missed, upto, join, send),
+            None => {
+                join();
+                send(missed);
+            }
         }
     }
 

@@ -53,7 +53,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::packet::Payload;
-use super::recovery::RecoveryConfig;
+use super::recovery::{RecoveryConfig, RecoveryLog};
 use super::rooms::Room;
 use super::socket::{AckError, Extensions, Socket};
 use crate::engine::Frame;
@@ -199,6 +199,9 @@ pub struct Restored {
     pub session: Session,
     /// The missed packets' frames, ready to queue.
     pub missed: Vec<Frame>,
+    /// The sequence number `missed` was computed up to: packets after it
+    /// are caught up by [`Adapter::resume`].
+    pub upto: u64,
 }
 
 /// What an [`AdapterFactory`] gets to build one namespace's adapter.
@@ -208,6 +211,8 @@ pub struct AdapterInit<'a> {
     pub namespace: &'a str,
     /// Connection state recovery settings, when enabled.
     pub recovery: Option<RecoveryConfig>,
+    /// The durable recovery log, when one is configured (with `recovery`).
+    pub recovery_log: Option<&'a RecoveryLog>,
 }
 
 type Build = dyn Fn(&AdapterInit<'_>) -> Arc<dyn Adapter> + Send + Sync;
@@ -352,6 +357,14 @@ pub trait Adapter: Send + Sync + 'static {
     /// it missed; each session is restored at most once.
     fn restore_session(&self, pid: &str, offset: &str) -> Option<Restored> {
         self.local().restore_session(pid, offset)
+    }
+
+    /// Makes a restored socket join its `rooms` and queues `missed` plus
+    /// whatever was broadcast to it after `upto` while it was being
+    /// restored, so that no packet is lost, repeated or reordered between
+    /// the restore and the join.
+    fn resume(&self, socket: &Arc<Socket>, rooms: &[Room], missed: Vec<Frame>, upto: u64) {
+        self.local().resume(socket, rooms, missed, upto)
     }
 }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::{cluster, connect, eventually, names, next_event, peers, settle, Harness, Peer, WAIT};
+use super::{
+    away_broadcasts, cluster, connect, eventually, names, next_event, peers, settle, Harness, Peer,
+    WAIT,
+};
 use crate::socketio::adapter::{AckAggregate, FetchedSocket};
 use crate::socketio::{AckError, Payload};
 
@@ -292,11 +295,7 @@ pub async fn persist_restore(h: &Harness) {
     let sid = a.sid.clone();
     drop(a.client);
     eventually(|| ns.socket(&sid).is_none()).await;
-    ns.to("r").emit("e2", &p(json!(2)));
-    ns.broadcast().emit("e3", &p(json!(3)));
-    ns.to("other").emit("e4", &p(json!(4)));
-    ns.to("r").volatile().emit("e5", &p(json!(5)));
-    ns.to("r").except(&sid).emit("e6", &p(json!(6)));
+    away_broadcasts(ns, &sid);
     let back = connect(h, &nodes, 0, json!({"pid": pid, "offset": offset})).await;
     assert_eq!(
         (back.sid.as_str(), back.pid.as_deref()),

@@ -12,8 +12,10 @@
 //! Test hook, not a stable API.
 
 mod checks;
+mod durable;
 
 pub use checks::*;
+pub use durable::*;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{AdapterFactory, BoxFuture};
-use crate::socketio::{Namespace, RecoveryConfig, Socket, SocketIo, SocketIoConfig};
+use crate::socketio::{Namespace, RecoveryConfig, RecoveryLog, Socket, SocketIo, SocketIoConfig};
 
 /// How long a check waits for anything that should happen.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -83,8 +85,10 @@ impl Client {
 
 /// A node of the cluster under test.
 struct Node {
-    /// The server (kept alive for the check).
-    _io: SocketIo,
+    /// The server.
+    io: SocketIo,
+    /// Its accept loop.
+    serving: tokio::task::JoinHandle<()>,
     /// Where it listens.
     addr: SocketAddr,
     /// Its main namespace.
@@ -96,11 +100,19 @@ struct Node {
 /// Starts a fresh cluster (recovery on when asked); every socket gets the
 /// `data` field of its CONNECT payload as its JSON data.
 async fn cluster(h: &Harness, recovery: bool) -> Vec<Node> {
+    cluster_with(h, recovery, &[]).await
+}
+
+/// [`cluster`], node `i` keeping its recovery state in `logs[i]` if given.
+async fn cluster_with(h: &Harness, recovery: bool, logs: &[RecoveryLog]) -> Vec<Node> {
     let mut nodes = Vec::new();
-    for factory in (h.cluster)() {
+    for (i, factory) in (h.cluster)().into_iter().enumerate() {
         let mut b = SocketIoConfig::builder().adapter(factory);
         if recovery {
             b = b.recovery(RecoveryConfig::default());
+        }
+        if let Some(log) = logs.get(i) {
+            b = b.recovery_log(log.clone());
         }
         let io = SocketIo::new(b.build());
         let ready = Arc::new(Mutex::new(HashSet::new()));
@@ -115,9 +127,10 @@ async fn cluster(h: &Harness, recovery: bool) -> Vec<Node> {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(io.clone().serve(listener));
+        let serving = tokio::spawn(io.clone().serve(listener));
         nodes.push(Node {
-            _io: io,
+            io,
+            serving,
             addr,
             ns,
             ready,
@@ -175,6 +188,18 @@ async fn peers(h: &Harness, nodes: &[Node], n: usize) -> Vec<Peer> {
         v.push(connect(h, nodes, i % nodes.len(), json!({})).await);
     }
     v
+}
+
+/// What the recovery checks broadcast while socket `sid` (in room `r`) is
+/// away: `e2` to `r` and `e3` to all (it missed these), `e4` to another
+/// room, `e5` volatile to `r`, `e6` to `r` except `sid` (not for it).
+fn away_broadcasts(ns: &Arc<Namespace>, sid: &str) {
+    let p = |n: i32| crate::socketio::Payload::one(json!(n));
+    ns.to("r").emit("e2", &p(2));
+    ns.broadcast().emit("e3", &p(3));
+    ns.to("other").emit("e4", &p(4));
+    ns.to("r").volatile().emit("e5", &p(5));
+    ns.to("r").except(sid).emit("e6", &p(6));
 }
 
 /// Waits until `f` holds (panics after [`WAIT`]).
