@@ -4,7 +4,9 @@
 //! Environment: `PORT` (default 3000; 0 picks a free port), `HOST` (default
 //! 127.0.0.1), `PING_INTERVAL` / `PING_TIMEOUT` in ms (default 300 / 200),
 //! `RECOVERY_MS` (enables connection state recovery with that maximum
-//! disconnection duration). maxPayload 1,000,000, connect timeout 1000 ms,
+//! disconnection duration), `PARSER` (`msgpack` for clients with npm
+//! `socket.io-msgpack-parser`; default `json`, anything else is refused at
+//! startup). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use rollcall::engine::{Cors, DirectWrites};
 use rollcall::socketio::{
-    NamespaceSetup, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
+    NamespaceSetup, Parser, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
 };
 use serde_json::Value;
 
@@ -111,6 +113,18 @@ fn main_namespace() -> NamespaceSetup {
         .on("disconnect-me", |s, _, _| s.disconnect())
 }
 
+/// The packet format from `PARSER`.
+fn parser() -> std::io::Result<Parser> {
+    match std::env::var("PARSER").as_deref() {
+        Err(_) | Ok("json") => Ok(Parser::Json),
+        Ok("msgpack") => Ok(Parser::Msgpack),
+        Ok(other) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("PARSER must be json or msgpack, not {other:?}"),
+        )),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut config = SocketIoConfig::builder()
@@ -121,7 +135,8 @@ async fn main() -> std::io::Result<()> {
                 .cors(Cors::any())
                 .direct_writes(direct_writes())
         })
-        .connect_timeout(Duration::from_millis(1000));
+        .connect_timeout(Duration::from_millis(1000))
+        .parser(parser()?);
     if std::env::var("RECOVERY_MS").is_ok() {
         config = config.recovery(RecoveryConfig {
             max_disconnection: env_ms("RECOVERY_MS", 120_000),

@@ -1,7 +1,8 @@
 //! Socket.IO v5 on top of [`crate::engine`]; it knows nothing of the
 //! application.
 //!
-//! - [`packet`]: the codec (all seven packet types, binary placeholders, limits);
+//! - [`packet`]: the codecs (JSON, the default, and msgpack, chosen per
+//!   server with [`Parser`]; all seven packet types, binary values, limits);
 //! - [`server`]: the server and its configuration (its Engine.IO handler is
 //!   private);
 //! - [`namespace`], [`socket`]: namespaces with middlewares, sockets with
@@ -31,7 +32,7 @@ pub use adapter::{
 };
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceSetup};
-pub use packet::{Limits, Payload};
+pub use packet::{Limits, Parser, Payload};
 pub use recovery::RecoveryConfig;
 pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};
 pub use socket::{AckError, AckSender, DisconnectReason, Extensions, Socket};

@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
-use super::packet::Limits;
+use super::packet::{Limits, Parser};
 use super::recovery::RecoveryConfig;
 use super::socket::Socket;
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
@@ -29,6 +29,8 @@ pub struct SocketIoConfig {
     pub connect_timeout: Duration,
     /// Decoder limits.
     pub limits: Limits,
+    /// The packet format (default [`Parser::Json`]).
+    pub parser: Parser,
     /// Connection state recovery (default off).
     pub recovery: Option<RecoveryConfig>,
     /// How much a client may send for a namespace while its CONNECT is
@@ -71,6 +73,7 @@ impl SocketIoConfig {
             engine: EngineConfig::builder().path("/socket.io/"),
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
+            parser: Parser::Json,
             recovery: None,
             connect_buffer: ConnectBufferLimit::default(),
             adapter: AdapterFactory::local(),
@@ -79,7 +82,7 @@ impl SocketIoConfig {
 }
 
 /// Builder for [`SocketIoConfig`]. Defaults: path `/socket.io/`, connect
-/// timeout 45 s, default [`Limits`], no recovery, the default
+/// timeout 45 s, default [`Limits`], the JSON [`Parser`], no recovery, the default
 /// [`ConnectBufferLimit`], and a [`LocalAdapter`](super::adapter::LocalAdapter)
 /// per namespace.
 ///
@@ -97,6 +100,7 @@ pub struct SocketIoConfigBuilder {
     engine: EngineConfigBuilder,
     connect_timeout: Duration,
     limits: Limits,
+    parser: Parser,
     recovery: Option<RecoveryConfig>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
@@ -124,6 +128,13 @@ impl SocketIoConfigBuilder {
         self.limits = limits;
         self
     }
+    /// Sets the packet format every client of this server must use
+    /// (default [`Parser::Json`]; [`Parser::Msgpack`] for clients with
+    /// `socket.io-msgpack-parser`). The decoder limits apply to either.
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
+        self
+    }
     /// Enables connection state recovery.
     pub fn recovery(mut self, config: RecoveryConfig) -> Self {
         self.recovery = Some(config);
@@ -148,6 +159,7 @@ impl SocketIoConfigBuilder {
             engine: self.engine.build(),
             connect_timeout: self.connect_timeout,
             limits: self.limits,
+            parser: self.parser,
             recovery: self.recovery,
             connect_buffer: self.connect_buffer,
             adapter: self.adapter,
@@ -163,6 +175,7 @@ type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
+    parser: Parser,
     recovery: Option<RecoveryConfig>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
@@ -179,6 +192,10 @@ impl ServerInner {
         &self.limits
     }
 
+    pub(crate) fn parser(&self) -> Parser {
+        self.parser
+    }
+
     pub(crate) fn connect_buffer(&self) -> ConnectBufferLimit {
         self.connect_buffer
     }
@@ -188,12 +205,14 @@ impl ServerInner {
         let init = AdapterInit {
             namespace: name,
             recovery: self.recovery,
+            parser: self.parser,
         };
         Arc::new(Namespace::new(
             name,
             setup,
             self.adapter.build(&init),
             self.recovery,
+            self.parser,
         ))
     }
 
@@ -248,6 +267,7 @@ impl SocketIo {
         let inner = Arc::new(ServerInner {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
+            parser: config.parser,
             recovery: config.recovery,
             connect_buffer: config.connect_buffer,
             adapter: config.adapter,

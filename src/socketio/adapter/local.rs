@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 use super::{
     AckAggregate, AdapterInit, BroadcastOptions, EventPacket, FetchedSocket, Restored, Session,
 };
-use crate::socketio::packet::{encode_event, Payload};
+use crate::socketio::packet::{Parser, Payload};
 use crate::socketio::recovery::RecoveryStore;
 use crate::socketio::rooms::{Members, Room, RoomRegistry};
 use crate::socketio::socket::{AckError, Socket};
@@ -86,6 +86,7 @@ pub struct LocalAdapter {
     sockets: ShardedMap<Arc<str>, Arc<Socket>>,
     rooms: RoomRegistry<Arc<Socket>>,
     recovery: Option<RecoveryStore>,
+    parser: Parser,
     ack_ids: AtomicU64,
     server_handlers: RwLock<HashMap<String, ServerEventHandler>>,
 }
@@ -107,6 +108,7 @@ impl LocalAdapter {
             sockets: ShardedMap::new(64),
             rooms: RoomRegistry::new(64),
             recovery: init.recovery.map(RecoveryStore::new),
+            parser: init.parser,
             ack_ids: AtomicU64::new(0),
             server_handlers: RwLock::new(HashMap::new()),
         }
@@ -236,7 +238,7 @@ impl LocalAdapter {
             (false, Some(rec)) => Some(rec.next_offset()),
             _ => None,
         };
-        let enc = encode_event(
+        let enc = self.parser.encode_event(
             &self.name,
             packet.event,
             packet.payload,
@@ -268,7 +270,9 @@ impl LocalAdapter {
     /// node; the returned [`LocalAcks`] waits for their answers.
     pub fn send_with_ack(&self, packet: &EventPacket<'_>, opts: &BroadcastOptions) -> LocalAcks {
         let id = self.next_ack_id();
-        let enc = encode_event(&self.name, packet.event, packet.payload, Some(id), None);
+        let enc =
+            self.parser
+                .encode_event(&self.name, packet.event, packet.payload, Some(id), None);
         let mut waiting = Vec::new();
         self.for_each(opts, |s| {
             let rx = s.expect_ack(id);

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::packet::Payload;
+use super::packet::{Parser, Payload};
 use super::recovery::RecoveryConfig;
 use super::rooms::Room;
 use super::socket::{AckError, Extensions, Socket};
@@ -208,6 +208,8 @@ pub struct AdapterInit<'a> {
     pub namespace: &'a str,
     /// Connection state recovery settings, when enabled.
     pub recovery: Option<RecoveryConfig>,
+    /// The server's packet format: what the adapter encodes broadcasts with.
+    pub parser: Parser,
 }
 
 type Build = dyn Fn(&AdapterInit<'_>) -> Arc<dyn Adapter> + Send + Sync;
