@@ -121,8 +121,9 @@ pub enum ParseError {
     /// is not a string).
     #[error("invalid msgpack")]
     InvalidMsgpack,
-    /// Msgpack parser: an ext type other than binary (type 0 with a
-    /// payload) and `undefined` (fixext 1 type 0).
+    /// Msgpack parser: an ext type other than binary (ext type 0),
+    /// `undefined` (fixext 1 type 0) and a Date (fixext 8 type 0) from
+    /// 1970 to 9999.
     #[error("unsupported msgpack ext type")]
     UnsupportedMsgpackExt,
 }

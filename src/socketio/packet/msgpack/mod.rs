@@ -22,8 +22,10 @@
 //! - ext type 0 with a payload (an `ArrayBuffer` from a browser) is binary;
 //!   fixext 1 type 0 is `undefined`: a top-level field that is `undefined`
 //!   or nil counts as absent, `undefined` in an array is null, in a map the
-//!   key is dropped (what JSON.stringify does); any other ext type (a
-//!   notepack `Date` among them) is refused;
+//!   key is dropped (what JSON.stringify does);
+//! - fixext 8 type 0 (a notepack `Date`, years 1970 to 9999) becomes the
+//!   ISO string JSON.stringify writes for it (`2024-01-15T10:30:00.123Z`);
+//!   any other ext type is refused;
 //! - NaN and the infinities become null (as JSON.stringify has them);
 //! - map keys must be strings.
 //!
@@ -47,6 +49,9 @@ pub use encode::{encode_ack, encode_control, encode_event};
 /// Deepest nesting read whatever `Limits::max_depth` says, as for the JSON
 /// parser's own recursion limit (so the decoder's stack stays bounded).
 const MAX_NESTING: usize = 127;
+
+/// 9999-12-31T23:59:59.999Z: the last Date with a four-digit year.
+const MAX_DATE_MS: u64 = 253_402_300_799_999;
 
 struct Reader<'a> {
     src: &'a Bytes,
@@ -129,6 +134,17 @@ impl<'a> Reader<'a> {
     fn ext(&mut self, len: usize, depth: usize) -> Result<Decoded, ParseError> {
         match self.byte()? {
             0 => self.bin(len, depth),
+            _ => Err(ParseError::UnsupportedMsgpackExt),
+        }
+    }
+
+    /// A notepack Date (fixext 8 type 0: signed milliseconds since the
+    /// epoch) as the string JSON.stringify would make of it.
+    fn date(&mut self) -> Result<String, ParseError> {
+        let t = self.byte()?;
+        let ms = self.be(8)? as i64;
+        match u64::try_from(ms) {
+            Ok(ms) if t == 0 && ms <= MAX_DATE_MS => Ok(crate::util::format_rfc3339(ms)),
             _ => Err(ParseError::UnsupportedMsgpackExt),
         }
     }
@@ -218,8 +234,10 @@ impl<'a> Reader<'a> {
                     _ => Err(ParseError::UnsupportedMsgpackExt),
                 };
             }
-            // fixext 2..16: no type we accept (type 0 of 8 bytes is a Date).
-            0xd5..=0xd8 => return Err(ParseError::UnsupportedMsgpackExt),
+            // fixext 8 type 0: a notepack Date.
+            0xd7 => Value::String(self.date()?),
+            // fixext 2, 4, 16: no type we accept.
+            0xd5 | 0xd6 | 0xd8 => return Err(ParseError::UnsupportedMsgpackExt),
             0xd9 => Value::String(self.len(1).and_then(|n| self.str(n))?),
             0xda => Value::String(self.len(2).and_then(|n| self.str(n))?),
             0xdb => Value::String(self.len(4).and_then(|n| self.str(n))?),

@@ -61,6 +61,16 @@ fn binary_values_become_attachments_in_order() {
 }
 
 #[test]
+fn dates_become_their_json_string() {
+    // {type:2, data:["d", new Date(0)], nsp:"/"}
+    let p = dec("83a47479706502a46461746192a164d7000000000000000000a36e7370a12f").unwrap();
+    assert_eq!(p.data, Some(json!(["d", "1970-01-01T00:00:00.000Z"])));
+    // new Date(1705314600123)
+    let p = dec("83a47479706502a46461746192a164d7000000018d0cabc4bba36e7370a12f").unwrap();
+    assert_eq!(p.data, Some(json!(["d", "2024-01-15T10:30:00.123Z"])));
+}
+
+#[test]
 fn numbers_in_every_width() {
     // {type:3, data:[1.5, null, true, 300, -200, 70000, 2**40], id:12, nsp:"/"}
     let p = dec("84a47479706503a46461746197cb3ff8000000000000c0c3cd012cd1ff38ce00011170cf0000010000000000a269640ca36e7370a12f").unwrap();
@@ -152,9 +162,9 @@ fn refuses_malformed() {
             "83a47479706502a36e7370a12fa46461746192a165810100",
             InvalidMsgpack,
         ),
-        // A Date (fixext 8 type 0), another ext type.
+        // A Date before 1970 (fixext 8 type 0, -1 ms), another ext type.
         (
-            "83a47479706502a46461746192a164d7000000000000000000a36e7370a12f",
+            "83a47479706502a46461746192a164d700ffffffffffffffffa36e7370a12f",
             UnsupportedMsgpackExt,
         ),
         (
