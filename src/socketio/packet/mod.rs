@@ -1,6 +1,6 @@
-//! The Socket.IO v5 packet codec.
+//! The Socket.IO v5 packet codecs: the default JSON format and msgpack.
 //!
-//! Wire form (inside an Engine.IO `4` message):
+//! JSON wire form (inside an Engine.IO `4` message):
 //! `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`.
 //!
 //! Binary values travel as `{"_placeholder":true,"num":N}` in the JSON plus N
@@ -8,8 +8,12 @@
 //! placeholders and the attachments beside it; encoding renumbers the
 //! placeholders depth-first so attachments always go out in order.
 //!
-//! The types and the decoder are here; the encoder is in `encode` (its
-//! functions are re-exported here).
+//! The types and the JSON decoder are here; the JSON encoder is in `encode`
+//! (its functions are re-exported here). The msgpack codec is in
+//! [`msgpack`]; [`Parser`] and [`Decoder`] (in `parser`) are the one
+//! interface the rest of the Socket.IO layer uses, whichever the server's
+//! format: both codecs produce and consume the same [`Packet`] and
+//! [`Payload`].
 
 mod encode;
 pub mod msgpack;
