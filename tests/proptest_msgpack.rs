@@ -78,26 +78,9 @@ proptest! {
     }
 
     #[test]
-    fn msgpack_control_roundtrip(
-        ns in namespace(),
-        data in proptest::option::of(proptest::collection::vec((key(), scalar()), 0..5)),
-        connect in any::<bool>(),
-    ) {
-        let (kind, data) = if connect {
-            (PacketKind::Connect, data.map(|d| Value::Object(d.into_iter().collect())))
-        } else {
-            (PacketKind::Disconnect, None)
-        };
-        let f = Parser::Msgpack.encode_control(kind, &ns, data.as_ref());
-        let got = client_decode(&[f]);
-        prop_assert_eq!(got, Packet {
-            kind,
-            ns: ns.clone(),
-            id: None,
-            data,
-            attachments: Vec::new(),
-            attachment_count: 0,
-        });
+    fn msgpack_control_roundtrip(p in control_packet()) {
+        let f = Parser::Msgpack.encode_control(p.kind, &p.ns, p.data.as_ref());
+        prop_assert_eq!(client_decode(&[f]), p);
     }
 
     /// A recovery offset travels as the last argument, after any binary.
@@ -182,12 +165,8 @@ proptest! {
     #[test]
     fn limit_msgpack_depth(max in 1usize..60, depth in 2usize..80) {
         let limits = Limits { max_depth: max, ..Limits::default() };
-        let r = msgpack::decode(&nested(depth), &limits);
-        if depth <= max {
-            prop_assert!(r.is_ok(), "depth {} max {}: {:?}", depth, max, r);
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::TooDeep));
-        }
+        let r = msgpack::decode(&nested(depth), &limits).map(|_| ());
+        check_limit(depth <= max, r, (), ParseError::TooDeep)?;
     }
 
     #[test]
@@ -198,35 +177,23 @@ proptest! {
             let ph = payload.add_binary(Bytes::from(vec![i as u8]));
             payload.args.push(ph);
         }
-        let r = msgpack::decode(&event_with(&payload, None, "/"), &limits);
-        if count <= max {
-            prop_assert_eq!(r.map(|p| p.attachment_count), Ok(count));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::TooManyAttachments));
-        }
+        let r = msgpack::decode(&event_with(&payload, None, "/"), &limits).map(|p| p.attachment_count);
+        check_limit(count <= max, r, count, ParseError::TooManyAttachments)?;
     }
 
     #[test]
     fn limit_msgpack_ack_id(max in any::<u64>(), id in any::<u64>()) {
         let limits = Limits { max_ack_id: max, ..Limits::default() };
-        let r = msgpack::decode(&event_with(&Payload::default(), Some(id), "/"), &limits);
-        if id <= max {
-            prop_assert_eq!(r.map(|p| p.id), Ok(Some(id)));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::BadAckId));
-        }
+        let r = msgpack::decode(&event_with(&Payload::default(), Some(id), "/"), &limits).map(|p| p.id);
+        check_limit(id <= max, r, Some(id), ParseError::BadAckId)?;
     }
 
     #[test]
     fn limit_msgpack_namespace_length(max in 1usize..300, len in 1usize..320) {
         let limits = Limits { max_namespace_len: max, ..Limits::default() };
         let ns = format!("/{}", "n".repeat(len - 1));
-        let r = msgpack::decode(&event_with(&Payload::default(), None, &ns), &limits);
-        if len <= max {
-            prop_assert_eq!(r.map(|p| p.ns), Ok(ns));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::BadNamespace));
-        }
+        let r = msgpack::decode(&event_with(&Payload::default(), None, &ns), &limits).map(|p| p.ns);
+        check_limit(len <= max, r, ns, ParseError::BadNamespace)?;
     }
 }
 

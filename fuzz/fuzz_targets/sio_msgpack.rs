@@ -13,29 +13,8 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use rollcall::socketio::packet::{msgpack, placeholder_num, Packet, PacketKind, Parser};
-use rollcall::socketio::Limits;
-use rollcall_fuzz::{json_depth, Input};
+use rollcall_fuzz::{json_depth, open_limits, sio_limits, Input};
 use serde_json::Value;
-
-fn limits(input: &mut Input) -> Limits {
-    const ACK: [u64; 7] = [0, 1, 9, 99, u32::MAX as u64, (1 << 53) - 1, u64::MAX];
-    Limits {
-        max_attachments: input.byte() as usize % 16,
-        max_ack_id: ACK[input.byte() as usize % ACK.len()],
-        max_namespace_len: input.byte() as usize,
-        max_depth: input.byte() as usize % 40,
-    }
-}
-
-/// Limits that let anything the encoders write through.
-fn open_limits() -> Limits {
-    Limits {
-        max_attachments: usize::MAX,
-        max_ack_id: u64::MAX,
-        max_namespace_len: usize::MAX,
-        max_depth: usize::MAX,
-    }
-}
 
 /// Every placeholder in `v`, depth-first.
 fn placeholders(v: &Value, out: &mut Vec<usize>) {
@@ -61,7 +40,9 @@ fn reencode(parser: Parser, p: &Packet) -> Option<Vec<rollcall::engine::Frame>> 
             let Some(Value::String(name)) = p.data.as_ref().and_then(|d| d.get(0)) else {
                 return None;
             };
-            parser.encode_event(&p.ns, name, &payload, p.id, None).frames
+            parser
+                .encode_event(&p.ns, name, &payload, p.id, None)
+                .frames
         }
         PacketKind::Ack | PacketKind::BinaryAck => {
             let id = p.id.expect("ack without id");
@@ -87,7 +68,7 @@ fn json_decode(frames: &[rollcall::engine::Frame]) -> Packet {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let limits = limits(&mut input);
+    let limits = sio_limits(&mut input);
     let msg = Bytes::copy_from_slice(input.rest());
     let Ok(p) = msgpack::decode(&msg, &limits) else {
         return;
@@ -100,7 +81,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(p.attachment_count <= limits.max_attachments);
     assert!(p.id.is_none_or(|id| id <= limits.max_ack_id));
     assert!(p.ns.len() <= limits.max_namespace_len);
-    assert!(p.data.as_ref().is_none_or(|d| json_depth(d) <= limits.max_depth));
+    assert!(p
+        .data
+        .as_ref()
+        .is_none_or(|d| json_depth(d) <= limits.max_depth));
     let mut nums = Vec::new();
     if let Some(d) = &p.data {
         placeholders(d, &mut nums);
@@ -120,6 +104,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(q, p, "msgpack re-encoding changed the packet");
     if p.ns == "/" || (p.ns.starts_with('/') && !p.ns.contains(',')) {
         let frames = reencode(Parser::Json, &p).expect("JSON re-encoding");
-        assert_eq!(json_decode(&frames), p, "the JSON codec reads it differently");
+        assert_eq!(
+            json_decode(&frames),
+            p,
+            "the JSON codec reads it differently"
+        );
     }
 });

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use rollcall::socketio::packet::{Packet, PacketKind};
+use rollcall::socketio::packet::{Packet, PacketKind, ParseError, RESERVED_EVENTS};
 use rollcall::socketio::Payload;
 use serde_json::{Map, Value};
 
@@ -173,19 +173,53 @@ pub fn namespace() -> impl Strategy<Value = String> {
 }
 
 pub fn event_name() -> impl Strategy<Value = String> {
-    any::<String>().prop_filter("reserved", |n| {
-        ![
-            "connect",
-            "connect_error",
-            "disconnect",
-            "disconnecting",
-            "newListener",
-            "removeListener",
-        ]
-        .contains(&n.as_str())
-    })
+    any::<String>().prop_filter("reserved", |n| !RESERVED_EVENTS.contains(&n.as_str()))
 }
 
 pub fn ack_id() -> impl Strategy<Value = u64> {
     prop_oneof![0u64..1000, 0u64..=(1u64 << 53) - 1]
+}
+
+/// A CONNECT (with or without an auth object) or a DISCONNECT, as a client
+/// should decode it.
+pub fn control_packet() -> impl Strategy<Value = Packet> {
+    (
+        namespace(),
+        proptest::option::of(proptest::collection::vec((key(), scalar()), 0..5)),
+        any::<bool>(),
+    )
+        .prop_map(|(ns, data, connect)| {
+            let (kind, data) = if connect {
+                (
+                    PacketKind::Connect,
+                    data.map(|d| Value::Object(d.into_iter().collect())),
+                )
+            } else {
+                (PacketKind::Disconnect, None)
+            };
+            Packet {
+                kind,
+                ns,
+                id: None,
+                data,
+                attachments: Vec::new(),
+                attachment_count: 0,
+            }
+        })
+}
+
+/// One decoder limit: within it (`within`) the decoder gives `Ok(want)`,
+/// past it exactly the error `err`.
+pub fn check_limit<T: PartialEq + std::fmt::Debug>(
+    within: bool,
+    r: Result<T, ParseError>,
+    want: T,
+    err: ParseError,
+) -> Result<(), TestCaseError> {
+    if within {
+        prop_assert_eq!(r, Ok(want));
+    } else {
+        prop_assert_eq!(r.err(), Some(err));
+    }
+    Ok(())
 }

@@ -242,7 +242,8 @@ pub struct Packet {
     pub attachment_count: usize,
 }
 
-const RESERVED_EVENTS: [&str; 6] = [
+/// Event names a client may not use (they name the socket's own events).
+pub const RESERVED_EVENTS: [&str; 6] = [
     "connect",
     "connect_error",
     "disconnect",

@@ -42,7 +42,9 @@ impl Parser {
     ) -> Encoded {
         match self {
             Parser::Json => encode::encode_event(ns, name, payload, id, extra),
-            Parser::Msgpack => msgpack::encode_event(ns, name, payload, id, extra),
+            Parser::Msgpack => {
+                msgpack::encode_array(PacketKind::Event, ns, Some(name), payload, id, extra)
+            }
         }
     }
 
@@ -50,7 +52,9 @@ impl Parser {
     pub fn encode_ack(self, ns: &str, id: u64, payload: &Payload) -> Encoded {
         match self {
             Parser::Json => encode::encode_ack(ns, id, payload),
-            Parser::Msgpack => msgpack::encode_ack(ns, id, payload),
+            Parser::Msgpack => {
+                msgpack::encode_array(PacketKind::Ack, ns, None, payload, Some(id), None)
+            }
         }
     }
 

@@ -161,23 +161,9 @@ fn finish(mut fb: FrameBuilder, ns: &str, id: Option<u64>) -> Frame {
     fb.finish()
 }
 
-/// Encodes an event: `data` is `[name, ...args, extra?]`.
-pub fn encode_event(
-    ns: &str,
-    name: &str,
-    payload: &Payload,
-    id: Option<u64>,
-    extra: Option<&str>,
-) -> Encoded {
-    encode_array(PacketKind::Event, ns, Some(name), payload, id, extra)
-}
-
-/// Encodes an acknowledgement.
-pub fn encode_ack(ns: &str, id: u64, payload: &Payload) -> Encoded {
-    encode_array(PacketKind::Ack, ns, None, payload, Some(id), None)
-}
-
-fn encode_array(
+/// Encodes an event (`name` given: `data` is `[name, ...args, extra?]`) or
+/// an ack (`[...args]`); use it through [`Parser::Msgpack`](super::super::Parser).
+pub(crate) fn encode_array(
     kind: PacketKind,
     ns: &str,
     name: Option<&str>,
@@ -205,7 +191,7 @@ fn encode_array(
 }
 
 /// Encodes a CONNECT answer, DISCONNECT or CONNECT_ERROR.
-pub fn encode_control(kind: PacketKind, ns: &str, data: Option<&Value>) -> Frame {
+pub(crate) fn encode_control(kind: PacketKind, ns: &str, data: Option<&Value>) -> Frame {
     let mut fb = start(kind, data.is_some(), None, 32);
     if let Some(d) = data {
         put_value(fb.buf(), d, &[]);

@@ -44,7 +44,7 @@ use serde_json::{Map, Number, Value};
 
 use super::{placeholder, placeholder_num, Limits, Packet, PacketKind, ParseError};
 
-pub use encode::{encode_ack, encode_control, encode_event};
+pub(crate) use encode::{encode_array, encode_control};
 
 /// Deepest nesting read whatever `Limits::max_depth` says, as for the JSON
 /// parser's own recursion limit (so the decoder's stack stays bounded).

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::engine::Frame;
-use crate::socketio::packet::Payload;
+use crate::socketio::packet::{Parser, Payload};
 use serde_json::json;
 
 fn hex(s: &str) -> Bytes {
@@ -94,19 +94,20 @@ fn encodes_as_notepack_does() {
         json!(70000),
         json!(1u64 << 40),
     ]);
-    let e = encode_ack("/", 12, &payload);
+    let e = Parser::Msgpack.encode_ack("/", 12, &payload);
     assert_eq!(e.frames.len(), 1);
     assert_eq!(
         hex_of(&e.frames[0]),
         "84a47479706503a46461746197cb3ff8000000000000c0c3cd012cd1ff38ce00011170cf0000010000000000a36e7370a12fa269640c"
     );
     // {type:2, data:["s", "x"*40], nsp:"/"}: str 8 past 31 bytes.
-    let e = encode_event("/", "s", &Payload::one(json!("x".repeat(40))), None, None);
+    let e =
+        Parser::Msgpack.encode_event("/", "s", &Payload::one(json!("x".repeat(40))), None, None);
     assert_eq!(
         hex_of(&e.frames[0]),
         "83a47479706502a46461746192a173d92878787878787878787878787878787878787878787878787878787878787878787878787878787878a36e7370a12f"
     );
-    let c = encode_control(PacketKind::Disconnect, "/", None);
+    let c = Parser::Msgpack.encode_control(PacketKind::Disconnect, "/", None);
     assert_eq!(hex_of(&c), "82a47479706501a36e7370a12f");
 }
 
@@ -115,7 +116,7 @@ fn round_trips_binary_and_recovery_offsets() {
     let mut p = Payload::default();
     let ph = p.add_binary(Bytes::from_static(b"\x00\xff"));
     p.args.push(json!({"f": ph, "k": [1, "two"]}));
-    let e = encode_event("/chat", "up", &p, Some(5), Some("off-1"));
+    let e = Parser::Msgpack.encode_event("/chat", "up", &p, Some(5), Some("off-1"));
     let back = decode(
         &Bytes::copy_from_slice(e.frames[0].payload()),
         &Limits::default(),
