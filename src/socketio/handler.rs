@@ -3,8 +3,10 @@
 //! (recovery through the namespace's adapter, middlewares, the answer).
 //!
 //! Locks: a connection's [`ConnState`] mutex guards its namespace slots and
-//! partial binary packet. It is never held while a socket handles a packet,
-//! a middleware or handler runs, or the adapter is called.
+//! packet decoder (a JSON binary packet waiting for its attachments). It is
+//! never held while a socket handles a packet, a middleware or handler runs,
+//! or the adapter is called. Decoding goes through the server's
+//! [`Parser`](super::packet::Parser), JSON or msgpack alike.
 
 use std::collections::HashMap;
 use std::sync::Arc;
