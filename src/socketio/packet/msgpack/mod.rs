@@ -30,8 +30,10 @@
 //! - map keys must be strings.
 //!
 //! The decoder checks every limit of [`Limits`] while it reads (nesting
-//! before descending, bins as they are met), never allocates more than the
-//! input could hold, and refuses what the npm parser refuses. Top-level
+//! before descending, bins as they are met), never reserves room for more
+//! elements than the input could hold (nor more than a few dozen before they
+//! arrive, since nested containers could each claim the whole message), and
+//! refuses what the npm parser refuses. Top-level
 //! keys other than the four are read (with the same limits) and ignored:
 //! socket.io-client sends an `options` key with each event.
 
@@ -49,6 +51,11 @@ pub(crate) use encode::{encode_array, encode_control};
 /// Deepest nesting read whatever `Limits::max_depth` says, as for the JSON
 /// parser's own recursion limit (so the decoder's stack stays bounded).
 const MAX_NESTING: usize = 127;
+
+/// Most elements reserved up front for an array or map: a length prefix is
+/// checked against the bytes left, but nested containers could each claim
+/// most of the message, so beyond this they grow as elements really arrive.
+const PREALLOC: usize = 64;
 
 /// 9999-12-31T23:59:59.999Z: the last Date with a four-digit year.
 const MAX_DATE_MS: u64 = 253_402_300_799_999;
@@ -169,7 +176,7 @@ impl<'a> Reader<'a> {
         if len > self.remaining() {
             return Err(ParseError::InvalidMsgpack);
         }
-        let mut a = Vec::with_capacity(len);
+        let mut a = Vec::with_capacity(len.min(PREALLOC));
         for _ in 0..len {
             a.push(self.value(depth + 1)?.unwrap_or(Value::Null));
         }
@@ -184,7 +191,7 @@ impl<'a> Reader<'a> {
         if len > self.remaining() / 2 {
             return Err(ParseError::InvalidMsgpack);
         }
-        let mut m = Map::with_capacity(len);
+        let mut m = Map::with_capacity(len.min(PREALLOC));
         for _ in 0..len {
             let k = self.key()?;
             if let Some(v) = self.value(depth + 1)? {

@@ -252,3 +252,23 @@ fn nesting_is_capped_whatever_the_limit() {
         Some(ParseError::TooDeep)
     );
 }
+
+#[test]
+fn nested_length_claims_are_not_reserved_up_front() {
+    // data: 30 nested arrays, each claiming as many elements as bytes
+    // follow, then a megabyte of nils: only what really arrives is kept.
+    let mut b = hex("83a47479706502a36e7370a12fa464617461").to_vec();
+    const TOTAL: usize = 1 << 20;
+    for level in 0..30 {
+        let claim = (TOTAL - level * 5 - 5) as u32;
+        b.push(0xdd);
+        b.extend_from_slice(&claim.to_be_bytes());
+    }
+    b.resize(b.len() + TOTAL - 150, 0xc0);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        decode(&Bytes::from(b), &Limits::default()).err(),
+        Some(ParseError::InvalidMsgpack)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
