@@ -32,10 +32,12 @@
 //! The decoder checks every limit of [`Limits`] while it reads (nesting
 //! before descending, bins as they are met), never reserves room for more
 //! elements than the input could hold (nor more than a few dozen before they
-//! arrive, since nested containers could each claim the whole message), and
-//! refuses what the npm parser refuses. Top-level
-//! keys other than the four are read (with the same limits) and ignored:
-//! socket.io-client sends an `options` key with each event.
+//! arrive, since nested containers could each claim the whole message). It
+//! refuses all the npm parser refuses, and then checks the packet as the
+//! JSON decoder does (`Packet::validate`: payload shapes, reserved event
+//! names), so a violation is handled the same way whatever the format.
+//! Top-level keys other than the four are read (with the same limits) and
+//! ignored: socket.io-client sends an `options` key with each event.
 
 mod encode;
 #[cfg(test)]
