@@ -19,13 +19,26 @@
 //      node --test --test-timeout=60000 --test-concurrency=1                      (Rust example)
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Manager, io } from "socket.io-client";
 import WebSocket from "ws";
-import { Recorder, sleep, startServer, waitFor } from "./harness.mjs";
-import { GRACE, T, clientKit, coreTests, featureTests } from "./sio_suite.mjs";
+import { Recorder, bytes, sleep, startServer, waitFor, withTimeout } from "./harness.mjs";
+import {
+  GRACE,
+  MIXED,
+  MODES,
+  T,
+  clientKit,
+  coreTests,
+  emitAck,
+  featureTests,
+  nestedBinary,
+  roundTrip,
+} from "./sio_suite.mjs";
 
 let server;
 const kit = clientKit(() => server);
-const { rawSockets, unique, cleanup, client, connected } = kit;
+// Everything the tests of this file (and tests added to it) may use.
+const { sockets, managers, rawSockets, unique, cleanup, client, manager, connected, connectedIn } = kit;
 
 before(async () => {
   server = await startServer("conformance");
