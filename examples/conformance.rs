@@ -9,7 +9,9 @@
 //! server recovers its clients; `RECOVERY_FLUSH_MS` sets its flush interval,
 //! default 50), `RECOVERY_MAX_PACKETS` / `RECOVERY_MAX_BYTES` (the log's
 //! size bounds). On SIGTERM or SIGINT it shuts down gracefully (every
-//! connected socket's session kept, the log flushed) and exits. maxPayload 1,000,000, connect timeout 1000 ms,
+//! connected socket's session kept, the log flushed) and exits. `PARSER` (`msgpack` for clients with npm
+//! `socket.io-msgpack-parser`; default `json`, anything else is refused at
+//! startup). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -30,8 +32,8 @@ use std::time::Duration;
 
 use rollcall::engine::{Cors, DirectWrites};
 use rollcall::socketio::{
-    NamespaceSetup, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket, SocketIo,
-    SocketIoConfig,
+    NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
+    SocketIo, SocketIoConfig,
 };
 use serde_json::Value;
 
@@ -142,6 +144,18 @@ fn main_namespace() -> NamespaceSetup {
         })
 }
 
+/// The packet format from `PARSER`.
+fn parser() -> std::io::Result<Parser> {
+    match std::env::var("PARSER").as_deref() {
+        Err(_) | Ok("json") => Ok(Parser::Json),
+        Ok("msgpack") => Ok(Parser::Msgpack),
+        Ok(other) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("PARSER must be json or msgpack, not {other:?}"),
+        )),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut config = SocketIoConfig::builder()
@@ -152,7 +166,8 @@ async fn main() -> std::io::Result<()> {
                 .cors(Cors::any())
                 .direct_writes(direct_writes())
         })
-        .connect_timeout(Duration::from_millis(1000));
+        .connect_timeout(Duration::from_millis(1000))
+        .parser(parser()?);
     if std::env::var("RECOVERY_MS").is_ok() {
         let d = RecoveryConfig::default();
         config = config.recovery(RecoveryConfig {

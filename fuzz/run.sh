@@ -38,7 +38,7 @@ while getopts "t:p:b" opt; do
 done
 shift $((OPTIND - 1))
 
-ALL_TARGETS=(engine_packet ws_frames polling_payload sio_packet sio_binary session)
+ALL_TARGETS=(engine_packet ws_frames polling_payload sio_packet sio_msgpack sio_binary session)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 
@@ -52,6 +52,7 @@ extra_for() {
 
 dict_for() {
   case $1 in
+    sio_msgpack) echo fuzz/dict/msgpack.dict ;;
     sio_*) echo fuzz/dict/socketio.dict ;;
     *) echo fuzz/dict/engineio.dict ;;
   esac

@@ -18,7 +18,7 @@ step "install interop dependencies"
 if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
   (cd tests/node && npm ci --no-audit --no-fund) || status=1
 fi
-if ! python3 -c 'import socketio, websocket, requests, pytest' 2>/dev/null; then
+if ! python3 -c 'import socketio, websocket, requests, pytest, msgpack' 2>/dev/null; then
   python3 -m pip install -q -r tests/python/requirements.txt || status=1
 fi
 

@@ -21,10 +21,12 @@ use rollcall::engine::packet::{decode_payload, encode_payload};
 use rollcall::engine::{DecodeError, Frame, Packet as EioPacket, Utf8Bytes};
 use rollcall::socketio::packet::{
     encode_ack, encode_control, encode_event, placeholder_num, Packet, PacketKind, ParseError,
-    RESERVED_EVENTS,
 };
 use rollcall::socketio::{Limits, Payload};
 use serde_json::{Map, Value};
+
+mod codec_gen;
+use codec_gen::*;
 
 // ---------------------------------------------------------------------------
 // Engine.IO
@@ -157,155 +159,6 @@ fn eio_empty_record_is_an_error() {
 // Socket.IO
 // ---------------------------------------------------------------------------
 
-/// A JSON tree whose leaves may be binary values.
-#[derive(Debug, Clone)]
-enum Tree {
-    Json(Value),
-    Binary(Vec<u8>),
-    Array(Vec<Tree>),
-    Object(Vec<(String, Tree)>),
-}
-
-fn scalar() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        any::<String>().prop_map(Value::String),
-    ]
-}
-
-fn key() -> impl Strategy<Value = String> {
-    any::<String>().prop_filter("placeholder key", |k| k != "_placeholder")
-}
-
-fn tree() -> impl Strategy<Value = Tree> {
-    let leaf = prop_oneof![
-        4 => scalar().prop_map(Tree::Json),
-        1 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Tree::Binary),
-    ];
-    leaf.prop_recursive(5, 48, 6, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..6).prop_map(Tree::Array),
-            proptest::collection::vec((key(), inner), 0..6).prop_map(Tree::Object),
-        ]
-    })
-}
-
-/// Depth-first binary leaves, in the order the encoder walks them.
-fn binaries(t: &Tree, out: &mut Vec<Vec<u8>>) {
-    match t {
-        Tree::Json(_) => {}
-        Tree::Binary(b) => out.push(b.clone()),
-        Tree::Array(a) => a.iter().for_each(|x| binaries(x, out)),
-        Tree::Object(o) => {
-            // Later duplicate keys replace earlier ones, in the first one's place.
-            let mut m: Vec<(&String, &Tree)> = Vec::new();
-            for (k, v) in o {
-                match m.iter_mut().find(|(mk, _)| *mk == k) {
-                    Some(slot) => slot.1 = v,
-                    None => m.push((k, v)),
-                }
-            }
-            m.iter().for_each(|(_, x)| binaries(x, out));
-        }
-    }
-}
-
-/// The JSON of `t`, the i-th binary leaf (depth-first) becoming placeholder `num(i)`.
-fn to_json(t: &Tree, num: &dyn Fn(usize) -> usize, next: &mut usize) -> Value {
-    match t {
-        Tree::Json(v) => v.clone(),
-        Tree::Binary(_) => {
-            let mut m = Map::new();
-            m.insert("_placeholder".into(), Value::Bool(true));
-            m.insert("num".into(), Value::from(num(*next)));
-            *next += 1;
-            Value::Object(m)
-        }
-        Tree::Array(a) => Value::Array(a.iter().map(|x| to_json(x, num, next)).collect()),
-        Tree::Object(o) => {
-            let mut m = Map::new();
-            // Walk like `binaries`: duplicates keep the first key's place and the last value.
-            let mut order: Vec<(&String, &Tree)> = Vec::new();
-            for (k, v) in o {
-                match order.iter_mut().find(|(ok, _)| *ok == k) {
-                    Some(slot) => slot.1 = v,
-                    None => order.push((k, v)),
-                }
-            }
-            for (k, v) in order {
-                m.insert(k.clone(), to_json(v, num, next));
-            }
-            Value::Object(m)
-        }
-    }
-}
-
-/// Arguments with binary values anywhere, and a permutation: the attachment
-/// of the i-th binary leaf is stored at index `perm[i]` of the payload.
-fn args_with_binaries() -> impl Strategy<Value = (Vec<Tree>, Vec<usize>)> {
-    proptest::collection::vec(tree(), 0..5).prop_flat_map(|args| {
-        let mut bins = Vec::new();
-        args.iter().for_each(|a| binaries(a, &mut bins));
-        let perm: Vec<usize> = (0..bins.len()).collect();
-        (Just(args), Just(perm).prop_shuffle())
-    })
-}
-
-/// The payload the application would build: attachments in `perm` order.
-fn payload_of(args: &[Tree], perm: &[usize]) -> Payload {
-    let mut bins = Vec::new();
-    args.iter().for_each(|a| binaries(a, &mut bins));
-    let mut attachments = vec![Bytes::new(); bins.len()];
-    for (i, b) in bins.iter().enumerate() {
-        attachments[perm[i]] = Bytes::from(b.clone());
-    }
-    let mut next = 0;
-    let json = args
-        .iter()
-        .map(|a| to_json(a, &|i| perm[i], &mut next))
-        .collect();
-    Payload {
-        args: json,
-        attachments,
-    }
-}
-
-/// The packet a client should decode: placeholders numbered depth-first,
-/// attachments in that order.
-fn expected(
-    kind: PacketKind,
-    ns: &str,
-    id: Option<u64>,
-    name: Option<&str>,
-    args: &[Tree],
-) -> Packet {
-    let mut bins = Vec::new();
-    args.iter().for_each(|a| binaries(a, &mut bins));
-    let mut next = 0;
-    let mut data: Vec<Value> = name.map(|n| Value::String(n.into())).into_iter().collect();
-    data.extend(args.iter().map(|a| to_json(a, &|i| i, &mut next)));
-    let count = bins.len();
-    let kind = match (kind, count > 0) {
-        (PacketKind::Event, true) => PacketKind::BinaryEvent,
-        (PacketKind::Ack, true) => PacketKind::BinaryAck,
-        (k, _) => k,
-    };
-    Packet {
-        kind,
-        ns: ns.to_string(),
-        id,
-        data: Some(Value::Array(data)),
-        attachments: bins.into_iter().map(Bytes::from).collect(),
-        attachment_count: count,
-    }
-}
-
 /// What a client does with the frames: decode the text, collect the attachments.
 fn client_decode(frames: &[Frame]) -> Packet {
     let (first, rest) = frames.split_first().unwrap();
@@ -329,22 +182,6 @@ fn client_decode(frames: &[Frame]) -> Packet {
         p.attachments.push(Bytes::copy_from_slice(f.payload()));
     }
     p
-}
-
-fn namespace() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("/".to_string()),
-        "/[^,\\p{Cc}]{1,40}",
-        "/[a-z0-9_-]{1,12}",
-    ]
-}
-
-fn event_name() -> impl Strategy<Value = String> {
-    any::<String>().prop_filter("reserved", |n| !RESERVED_EVENTS.contains(&n.as_str()))
-}
-
-fn ack_id() -> impl Strategy<Value = u64> {
-    prop_oneof![0u64..1000, 0u64..=(1u64 << 53) - 1]
 }
 
 proptest! {
@@ -376,26 +213,9 @@ proptest! {
     }
 
     #[test]
-    fn sio_control_roundtrip(
-        ns in namespace(),
-        data in proptest::option::of(proptest::collection::vec((key(), scalar()), 0..5)),
-        connect in any::<bool>(),
-    ) {
-        let (kind, data) = if connect {
-            (PacketKind::Connect, data.map(|d| Value::Object(d.into_iter().collect())))
-        } else {
-            (PacketKind::Disconnect, None)
-        };
-        let f = encode_control(kind, &ns, data.as_ref());
-        let got = client_decode(&[f]);
-        prop_assert_eq!(got, Packet {
-            kind,
-            ns: ns.clone(),
-            id: None,
-            data,
-            attachments: Vec::new(),
-            attachment_count: 0,
-        });
+    fn sio_control_roundtrip(p in control_packet()) {
+        let f = encode_control(p.kind, &p.ns, p.data.as_ref());
+        prop_assert_eq!(client_decode(&[f]), p);
     }
 
     /// Arguments that merely look like placeholders travel as plain JSON
@@ -521,47 +341,31 @@ proptest! {
     #[test]
     fn limit_json_depth(max in 1usize..60, depth in 2usize..80) {
         let limits = Limits { max_depth: max, ..Limits::default() };
-        let r = Packet::decode(&nested(depth), &limits);
-        if depth <= max && depth <= 127 {
-            prop_assert!(r.is_ok(), "depth {} max {}: {:?}", depth, max, r);
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::TooDeep));
-        }
+        let r = Packet::decode(&nested(depth), &limits).map(|_| ());
+        check_limit(depth <= max && depth <= 127, r, (), ParseError::TooDeep)?;
     }
 
     #[test]
     fn limit_attachments(max in 0usize..20, count in 1usize..40) {
         let limits = Limits { max_attachments: max, ..Limits::default() };
         let text = format!("5{count}-[\"e\"]");
-        let r = Packet::decode(&text, &limits);
-        if count <= max {
-            prop_assert_eq!(r.map(|p| p.attachment_count), Ok(count));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::TooManyAttachments));
-        }
+        let r = Packet::decode(&text, &limits).map(|p| p.attachment_count);
+        check_limit(count <= max, r, count, ParseError::TooManyAttachments)?;
     }
 
     #[test]
     fn limit_ack_id(max in any::<u64>(), id in any::<u64>()) {
         let limits = Limits { max_ack_id: max, ..Limits::default() };
-        let r = Packet::decode(&format!("2{id}[\"e\"]"), &limits);
-        if id <= max {
-            prop_assert_eq!(r.map(|p| p.id), Ok(Some(id)));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::BadAckId));
-        }
+        let r = Packet::decode(&format!("2{id}[\"e\"]"), &limits).map(|p| p.id);
+        check_limit(id <= max, r, Some(id), ParseError::BadAckId)?;
     }
 
     #[test]
     fn limit_namespace_length(max in 1usize..300, len in 1usize..320) {
         let limits = Limits { max_namespace_len: max, ..Limits::default() };
         let ns = format!("/{}", "n".repeat(len - 1));
-        let r = Packet::decode(&format!("0{ns},"), &limits);
-        if len <= max {
-            prop_assert_eq!(r.map(|p| p.ns), Ok(ns));
-        } else {
-            prop_assert_eq!(r.err(), Some(ParseError::BadNamespace));
-        }
+        let r = Packet::decode(&format!("0{ns},"), &limits).map(|p| p.ns);
+        check_limit(len <= max, r, ns, ParseError::BadNamespace)?;
     }
 }
 

@@ -13,29 +13,8 @@ use libfuzzer_sys::fuzz_target;
 use rollcall::socketio::packet::{
     encode_ack, encode_control, encode_event, placeholder_num, Encoded, Packet, PacketKind,
 };
-use rollcall::socketio::Limits;
-use rollcall_fuzz::{json_depth, Input};
+use rollcall_fuzz::{json_depth, open_limits, sio_limits, Input};
 use serde_json::Value;
-
-fn limits(input: &mut Input) -> Limits {
-    const ACK: [u64; 7] = [0, 1, 9, 99, u32::MAX as u64, (1 << 53) - 1, u64::MAX];
-    Limits {
-        max_attachments: input.byte() as usize % 16,
-        max_ack_id: ACK[input.byte() as usize % ACK.len()],
-        max_namespace_len: input.byte() as usize,
-        max_depth: input.byte() as usize % 40,
-    }
-}
-
-/// Limits that let anything the encoder writes through.
-fn open_limits() -> Limits {
-    Limits {
-        max_attachments: usize::MAX,
-        max_ack_id: u64::MAX,
-        max_namespace_len: usize::MAX,
-        max_depth: usize::MAX,
-    }
-}
 
 /// Replaces every placeholder that points into `atts` by the bytes it stands for.
 fn resolve(v: &Value, atts: &[Bytes]) -> Value {
@@ -91,7 +70,7 @@ fn header_count(text: &str) -> usize {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let limits = limits(&mut input);
+    let limits = sio_limits(&mut input);
     let extra = input.byte() as usize % 4;
     let text = String::from_utf8_lossy(input.rest());
     let Ok(p) = Packet::decode(&text, &limits) else {

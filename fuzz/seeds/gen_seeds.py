@@ -106,6 +106,40 @@ def sio_packet():
     write("sio_packet", "tight-limits", bytes([1, 1, 4, 2, 3]) + b'62-/x,9[' + PH1.encode() + b']')
 
 
+# What notepack.io (socket.io-msgpack-parser's library) writes for client packets,
+# and a few edge cases (see src/socketio/packet/msgpack/tests.rs).
+SIO_MSGPACK = [
+    # {type:2, data:["hello",1,"x"], options:{compress:true}, nsp:"/"}
+    "84a47479706502a46461746193a568656c6c6f01a178a76f7074696f6e7381a8636f6d7072657373c3a36e7370a12f",
+    # {type:0, data:undefined, nsp:"/"}; {type:1, nsp:"/"}
+    "83a47479706500a464617461d40000a36e7370a12f",
+    "82a47479706501a36e7370a12f",
+    # {type:2, data:["up", {file: Buffer, n:-5}, ArrayBuffer], id:7, nsp:"/admin"}
+    "84a47479706502a46461746193a2757082a466696c65c403010203a16efbc7010009a2696407a36e7370a62f61646d696e",
+    # {type:3, data:[1.5, null, true, 300, -200, 70000, 2**40], id:12, nsp:"/"}
+    "84a47479706503a46461746197cb3ff8000000000000c0c3cd012cd1ff38ce00011170cf0000010000000000a269640ca36e7370a12f",
+    # a Date; a 40-byte str 8; float 32; map 16 / array 16 / str 16 / bin 16 widths
+    "83a47479706502a46461746192a164d7000000018d0cabc4bba36e7370a12f",
+    "83a47479706502a46461746192a173d92878787878787878787878787878787878787878787878787878787878787878787878787878787878a36e7370a12f",
+    "83a47479706502a36e7370a12fa46461746192a165ca3fc00000",
+    "83a47479706502a36e7370a12fa464617461dc0002a165de0001da0001" + "61" + "c50002ffff",
+    # refused: placeholder-shaped map, binary in CONNECT, ext type 5, 0xc1, duplicate key
+    "83a47479706502a36e7370a12fa46461746192a16582ac5f706c616365686f6c646572c3a36e756d00",
+    "83a47479706500a36e7370a12fa46461746181a162c40101",
+    "83a47479706502a36e7370a12fa46461746192a178d40500",
+    "82a474797065c1a36e7370a12f",
+    "83a47479706501a47479706501a36e7370a12f",
+]
+
+
+def sio_msgpack():
+    # Limits: 10 binary values, ack id up to 2^53-1, namespace 255 bytes, depth 32.
+    hdr = bytes([10, 5, 255, 32])
+    for i, h in enumerate(SIO_MSGPACK):
+        write("sio_msgpack", f"m-{i:02}", hdr + bytes.fromhex(h))
+    write("sio_msgpack", "tight-limits", bytes([1, 1, 4, 2]) + bytes.fromhex(SIO_MSGPACK[3]))
+
+
 def sio_binary():
     SEP = b"\xff"
 
@@ -161,12 +195,14 @@ def session():
 
 
 def main():
-    for t in ("engine_packet", "ws_frames", "polling_payload", "sio_packet", "sio_binary", "session"):
+    for t in ("engine_packet", "ws_frames", "polling_payload", "sio_packet", "sio_msgpack", "sio_binary",
+              "session"):
         shutil.rmtree(os.path.join(HERE, t), ignore_errors=True)
     engine_packet()
     ws_frames()
     polling_payload()
     sio_packet()
+    sio_msgpack()
     sio_binary()
     session()
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use rollcall::socketio::Limits;
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -72,6 +73,29 @@ impl<'a> Input<'a> {
 pub use rollcall::engine::frame::testing::{client_frame, parse_server_frames, ServerFrame};
 // So is re-encoding a decoded packet.
 pub use rollcall::engine::packet::testing::reencode;
+
+/// Socket.IO decoder limits chosen by the next four input bytes (the
+/// `sio_packet` and `sio_msgpack` targets): up to 15 attachments, one of
+/// seven ack id bounds, a namespace of up to 255 bytes, depth up to 39.
+pub fn sio_limits(input: &mut Input) -> Limits {
+    const ACK: [u64; 7] = [0, 1, 9, 99, u32::MAX as u64, (1 << 53) - 1, u64::MAX];
+    Limits {
+        max_attachments: input.byte() as usize % 16,
+        max_ack_id: ACK[input.byte() as usize % ACK.len()],
+        max_namespace_len: input.byte() as usize,
+        max_depth: input.byte() as usize % 40,
+    }
+}
+
+/// Limits that let anything the encoders write through.
+pub fn open_limits() -> Limits {
+    Limits {
+        max_attachments: usize::MAX,
+        max_ack_id: u64::MAX,
+        max_namespace_len: usize::MAX,
+        max_depth: usize::MAX,
+    }
+}
 
 /// Nesting depth of a JSON value (scalars 0, `[]` 1, `[[]]` 2).
 pub fn json_depth(v: &Value) -> usize {

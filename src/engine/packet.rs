@@ -155,11 +155,12 @@ impl std::fmt::Debug for Frame {
     }
 }
 
-/// Builds a text [`Frame`] in place: write the packet text into [`FrameBuilder::buf`],
+/// Builds a [`Frame`] in place: write the packet into [`FrameBuilder::buf`],
 /// then call [`FrameBuilder::finish`]. The header space is reserved up front, so
 /// the payload is written once and never copied.
 pub struct FrameBuilder {
     buf: BytesMut,
+    binary: bool,
 }
 
 impl FrameBuilder {
@@ -168,7 +169,14 @@ impl FrameBuilder {
         let mut buf = BytesMut::with_capacity(MAX_HEADER + 1 + capacity);
         buf.put_bytes(0, MAX_HEADER);
         buf.put_u8(kind.as_char());
-        FrameBuilder { buf }
+        FrameBuilder { buf, binary: false }
+    }
+
+    /// Starts a binary message frame (the raw bytes, no type digit).
+    pub fn binary(capacity: usize) -> FrameBuilder {
+        let mut buf = BytesMut::with_capacity(MAX_HEADER + capacity);
+        buf.put_bytes(0, MAX_HEADER);
+        FrameBuilder { buf, binary: true }
     }
 
     /// Starts a text `4` (message) frame.
@@ -176,14 +184,16 @@ impl FrameBuilder {
         FrameBuilder::text(PacketType::Message, capacity)
     }
 
-    /// The buffer to append the packet's data to (must stay valid UTF-8).
+    /// The buffer to append the packet's data to (for a text frame it must
+    /// stay valid UTF-8).
     pub fn buf(&mut self) -> &mut BytesMut {
         &mut self.buf
     }
 
     /// Completes the frame with its WebSocket header.
     pub fn finish(self) -> Frame {
-        finish_frame(self.buf, 0x81, false)
+        let first_byte = if self.binary { 0x82 } else { 0x81 };
+        finish_frame(self.buf, first_byte, self.binary)
     }
 }
 
@@ -228,10 +238,9 @@ impl Frame {
 
     /// A binary message.
     pub fn binary(data: &[u8]) -> Frame {
-        let mut buf = BytesMut::with_capacity(MAX_HEADER + data.len());
-        buf.put_bytes(0, MAX_HEADER);
-        buf.extend_from_slice(data);
-        finish_frame(buf, 0x82, true)
+        let mut b = FrameBuilder::binary(data.len());
+        b.buf().extend_from_slice(data);
+        b.finish()
     }
 
     /// What is left of the WebSocket frame after its first `written` bytes

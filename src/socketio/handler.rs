@@ -3,8 +3,10 @@
 //! (recovery through the namespace's adapter, middlewares, the answer).
 //!
 //! Locks: a connection's [`ConnState`] mutex guards its namespace slots and
-//! partial binary packet. It is never held while a socket handles a packet,
-//! a middleware or handler runs, or the adapter is called.
+//! packet decoder (a JSON binary packet waiting for its attachments). It is
+//! never held while a socket handles a packet, a middleware or handler runs,
+//! or the adapter is called. Decoding goes through the server's
+//! [`Parser`](super::packet::Parser), JSON or msgpack alike.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::namespace::ConnectError;
-use super::packet::{encode_control, Packet, PacketKind, ParseError};
+use super::packet::{Decoder, Packet, PacketKind};
 use super::server::ServerInner;
 use super::socket::{DisconnectReason, Extensions, Socket, SocketInit};
 use crate::engine::{CloseReason, Connection, EngineHandler, Message};
@@ -35,8 +37,8 @@ struct Pending {
 #[derive(Default)]
 struct ConnInner {
     slots: HashMap<String, NsSlot>,
-    /// A binary packet waiting for its attachments, with the size so far.
-    partial: Option<(Packet, usize)>,
+    /// Decoding state (a JSON binary packet waiting for its attachments).
+    decoder: Decoder,
     /// Set once the Engine.IO session has ended, with the reason sockets get.
     closed: Option<DisconnectReason>,
 }
@@ -98,34 +100,9 @@ impl EngineHandler for SioHandler {
     fn on_message(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, msg: Message) {
         let packet = {
             let mut g = state.inner.lock();
-            let r = match msg {
-                Message::Text(t) => {
-                    if g.partial.is_some() {
-                        Err(ParseError::ExpectedAttachment)
-                    } else {
-                        Packet::decode(t.as_str(), self.server.limits()).map(|p| {
-                            if p.attachment_count > 0 {
-                                g.partial = Some((p, t.len()));
-                                None
-                            } else {
-                                Some((p, t.len()))
-                            }
-                        })
-                    }
-                }
-                Message::Binary(b) => match g.partial.as_mut() {
-                    None => Err(ParseError::UnexpectedAttachment),
-                    Some((p, size)) => {
-                        *size += b.len();
-                        p.attachments.push(b);
-                        if p.attachments.len() == p.attachment_count {
-                            Ok(g.partial.take())
-                        } else {
-                            Ok(None)
-                        }
-                    }
-                },
-            };
+            let r = g
+                .decoder
+                .feed(self.server.parser(), msg, self.server.limits());
             match r {
                 Ok(p) => p,
                 Err(e) => {
@@ -204,7 +181,11 @@ impl SioHandler {
         }
         let Some(ns) = self.server.namespace(&p.ns) else {
             let err = ConnectError::new("Invalid namespace").to_json();
-            let _ = conn.send(encode_control(PacketKind::ConnectError, &p.ns, Some(&err)));
+            let frame =
+                self.server
+                    .parser()
+                    .encode_control(PacketKind::ConnectError, &p.ns, Some(&err));
+            let _ = conn.send(frame);
             return;
         };
         {
@@ -274,7 +255,7 @@ impl SioHandler {
                     if let Some(st) = state.upgrade() {
                         st.remove_ns(socket.ns().name());
                     }
-                    let _ = socket.conn().send(encode_control(
+                    let _ = socket.conn().send(socket.ns().parser().encode_control(
                         PacketKind::ConnectError,
                         socket.ns().name(),
                         Some(&e.to_json()),
@@ -312,7 +293,7 @@ fn finish_connect(state: &Arc<ConnState>, socket: Arc<Socket>, resume: Option<Re
     if let Some(pid) = socket.pid() {
         answer.insert("pid".into(), Value::String(pid.to_string()));
     }
-    let _ = socket.conn().send(encode_control(
+    let _ = socket.conn().send(ns.parser().encode_control(
         PacketKind::Connect,
         ns.name(),
         Some(&Value::Object(answer)),

@@ -1,7 +1,8 @@
 //! Socket.IO v5 on top of [`crate::engine`]; it knows nothing of the
 //! application.
 //!
-//! - [`packet`]: the codec (all seven packet types, binary placeholders, limits);
+//! - [`packet`]: the codecs (JSON, the default, and msgpack, chosen per
+//!   server with [`Parser`]; all seven packet types, binary values, limits);
 //! - `server`: the server and its configuration (its Engine.IO handler is
 //!   private);
 //! - `namespace`, `socket`: namespaces with middlewares, sockets with
@@ -38,7 +39,7 @@ pub use handler::SioHandler;
 pub use namespace::{
     BoxFuture, ConnectError, ConnectionHandler, Middleware, Namespace, NamespaceSetup,
 };
-pub use packet::{Limits, Payload};
+pub use packet::{Limits, Parser, Payload};
 pub use recovery::{RecoveryConfig, RecoveryError, RecoveryLog, RecoveryLogOptions};
 pub use rooms::{Members, Room, RoomRegistry};
 pub use server::{ConnectBufferLimit, SocketIo, SocketIoConfig, SocketIoConfigBuilder};

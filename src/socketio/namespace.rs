@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::adapter::{AckAggregate, Adapter, EventPacket, ServerAck};
 use super::broadcast::BroadcastOperator;
-use super::packet::Payload;
+use super::packet::{Parser, Payload};
 use super::recovery::RecoveryConfig;
 use super::rooms::{Room, RoomRegistry};
 use super::socket::{AckSender, EventHandler, Socket};
@@ -111,6 +111,7 @@ pub struct Namespace {
     setup: NamespaceSetup,
     adapter: Arc<dyn Adapter>,
     recovery: Option<RecoveryConfig>,
+    parser: Parser,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -142,12 +143,14 @@ impl Namespace {
         setup: NamespaceSetup,
         adapter: Arc<dyn Adapter>,
         recovery: Option<RecoveryConfig>,
+        parser: Parser,
     ) -> Self {
         Namespace {
             name: name.to_string(),
             setup,
             adapter,
             recovery,
+            parser,
         }
     }
 
@@ -169,6 +172,11 @@ impl Namespace {
     /// The recovery settings, when connection state recovery is on.
     pub(crate) fn recovery(&self) -> Option<&RecoveryConfig> {
         self.recovery.as_ref()
+    }
+
+    /// The server's packet format, which this namespace's packets use.
+    pub fn parser(&self) -> Parser {
+        self.parser
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {

@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
-use super::packet::Limits;
+use super::packet::{Limits, Parser};
 use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
@@ -30,6 +30,8 @@ pub struct SocketIoConfig {
     pub connect_timeout: Duration,
     /// Decoder limits.
     pub limits: Limits,
+    /// The packet format (default [`Parser::Json`]).
+    pub parser: Parser,
     /// Connection state recovery (default off).
     pub recovery: Option<RecoveryConfig>,
     /// The durable log recovery writes through to (default none: recovery
@@ -75,6 +77,7 @@ impl SocketIoConfig {
             engine: EngineConfig::builder().path("/socket.io/"),
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
+            parser: Parser::Json,
             recovery: None,
             recovery_log: None,
             connect_buffer: ConnectBufferLimit::default(),
@@ -84,7 +87,7 @@ impl SocketIoConfig {
 }
 
 /// Builder for [`SocketIoConfig`]. Defaults: path `/socket.io/`, connect
-/// timeout 45 s, default [`Limits`], no recovery, the default
+/// timeout 45 s, default [`Limits`], the JSON [`Parser`], no recovery, the default
 /// [`ConnectBufferLimit`], and a [`LocalAdapter`](super::adapter::LocalAdapter)
 /// per namespace.
 ///
@@ -102,6 +105,7 @@ pub struct SocketIoConfigBuilder {
     engine: EngineConfigBuilder,
     connect_timeout: Duration,
     limits: Limits,
+    parser: Parser,
     recovery: Option<RecoveryConfig>,
     recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
@@ -128,6 +132,13 @@ impl SocketIoConfigBuilder {
     /// Sets the decoder limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+    /// Sets the packet format every client of this server must use
+    /// (default [`Parser::Json`]; [`Parser::Msgpack`] for clients with
+    /// `socket.io-msgpack-parser`). The decoder limits apply to either.
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
         self
     }
     /// Enables connection state recovery.
@@ -173,6 +184,7 @@ impl SocketIoConfigBuilder {
             engine: self.engine.build(),
             connect_timeout: self.connect_timeout,
             limits: self.limits,
+            parser: self.parser,
             recovery: self.recovery,
             recovery_log: self.recovery_log,
             connect_buffer: self.connect_buffer,
@@ -189,6 +201,7 @@ type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
+    parser: Parser,
     recovery: Option<RecoveryConfig>,
     recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
@@ -212,6 +225,10 @@ impl ServerInner {
         &self.limits
     }
 
+    pub(crate) fn parser(&self) -> Parser {
+        self.parser
+    }
+
     pub(crate) fn connect_buffer(&self) -> ConnectBufferLimit {
         self.connect_buffer
     }
@@ -222,12 +239,14 @@ impl ServerInner {
             namespace: name,
             recovery: self.recovery,
             recovery_log: self.recovery.and(self.recovery_log.as_ref()),
+            parser: self.parser,
         };
         Arc::new(Namespace::new(
             name,
             setup,
             self.adapter.build(&init),
             self.recovery,
+            self.parser,
         ))
     }
 
@@ -283,6 +302,7 @@ impl SocketIo {
         let inner = Arc::new(ServerInner {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
+            parser: config.parser,
             recovery: config.recovery,
             recovery_log: config.recovery_log,
             connect_buffer: config.connect_buffer,

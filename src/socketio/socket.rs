@@ -14,7 +14,7 @@ use super::adapter::Session;
 use super::broadcast::BroadcastOperator;
 use super::handler::ConnState;
 use super::namespace::Namespace;
-use super::packet::{encode_ack, encode_control, Packet, PacketKind, Payload};
+use super::packet::{Packet, PacketKind, Payload};
 use super::rooms::Room;
 use crate::engine::{CloseReason, Connection, HandshakeInfo, SendError};
 
@@ -133,7 +133,8 @@ pub struct AckSender {
 impl AckSender {
     /// Sends the acknowledgement (binary attachments make it a BINARY_ACK).
     pub fn send(self, payload: Payload) -> Result<(), SendError> {
-        let enc = encode_ack(self.socket.ns.name(), self.id, &payload);
+        let ns = &self.socket.ns;
+        let enc = ns.parser().encode_ack(ns.name(), self.id, &payload);
         self.socket.conn.send_many(&enc.frames)
     }
 }
@@ -284,7 +285,10 @@ impl Socket {
                 Err(SendError::Closed)
             };
         }
-        let enc = super::packet::encode_event(self.ns.name(), event, payload, None, None);
+        let enc = self
+            .ns
+            .parser()
+            .encode_event(self.ns.name(), event, payload, None, None);
         self.conn.send_many(&enc.frames)
     }
 
@@ -297,7 +301,10 @@ impl Socket {
     ) -> Result<Payload, AckError> {
         let id = self.ns.next_ack_id();
         let rx = self.expect_ack(id);
-        let enc = super::packet::encode_event(self.ns.name(), event, payload, Some(id), None);
+        let enc = self
+            .ns
+            .parser()
+            .encode_event(self.ns.name(), event, payload, Some(id), None);
         if let Err(e) = self.conn.send_many(&enc.frames) {
             self.forget_ack(id);
             return Err(e.into());
@@ -367,9 +374,11 @@ impl Socket {
         if !self.connected() {
             return;
         }
-        let _ = self
-            .conn
-            .send(encode_control(PacketKind::Disconnect, self.ns.name(), None));
+        let _ = self.conn.send(self.ns.parser().encode_control(
+            PacketKind::Disconnect,
+            self.ns.name(),
+            None,
+        ));
         if let Some(state) = self.conn_state.upgrade() {
             state.remove_ns(self.ns.name());
         }

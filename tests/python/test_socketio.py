@@ -5,9 +5,13 @@ The server is started the same way as in tests/node/harness.mjs:
   otherwise         -> ${CARGO_TARGET_DIR:-<repo>/target}/debug/examples/conformance
 It must print `listening on 127.0.0.1:<port>` as its first stdout line (PORT=0).
 
-Each scenario runs over polling only and websocket only: connect, auth echo (with and
-without auth), message -> message-back round trip, acks (`call`), bytes in events and
-acks, and a server -> client ack (please-ack / server-ack / server-ack-result).
+Each scenario runs over polling only and websocket only, and with each packet format:
+the default JSON parser, and msgpack (the server started with PARSER=msgpack, the client
+with serializer="msgpack", python-socketio's socket.io-msgpack-parser counterpart, which
+needs PyPI msgpack). Scenarios: connect, auth echo (with and without auth), message ->
+message-back round trip, acks (`call`), bytes in events and acks, a server -> client ack
+(please-ack / server-ack / server-ack-result), rooms and broadcasts, a second namespace,
+an unknown namespace refused.
 
 Run from the repo root: INTEROP_IMPL=node python -m pytest -q tests/python
 """
@@ -30,6 +34,8 @@ STARTUP_TIMEOUT = float(os.environ.get("INTEROP_STARTUP_TIMEOUT_MS", "15000")) /
 T = 5.0  # bound for any single wait
 LISTENING_RE = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
 TRANSPORTS = ["polling", "websocket"]
+# packet format -> (the server's PARSER, python-socketio's serializer)
+PARSERS = {"json": ("json", "default"), "msgpack": ("msgpack", "msgpack")}
 
 
 def server_command(name):
@@ -107,9 +113,11 @@ class Server:
         self.stderr.close()
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = Server("conformance")
+@pytest.fixture(scope="module", params=list(PARSERS))
+def server(request):
+    parser, serializer = PARSERS[request.param]
+    srv = Server("conformance", env={"PARSER": parser})
+    srv.serializer = serializer
     try:
         yield srv
     finally:
@@ -142,8 +150,8 @@ def connect(server):
     """connect(transport, auth=None) -> (client, events); every client is disconnected at teardown."""
     clients = []
 
-    def _connect(transport, auth=None, extra_events=()):
-        sio = socketio.Client(reconnection=False)
+    def _connect(transport, auth=None, extra_events=(), namespaces=None):
+        sio = socketio.Client(reconnection=False, serializer=server.serializer)
         clients.append(sio)
         events = Events(sio, "auth", "message-back", "server-ack-result", *extra_events)
         sio.connect(
@@ -151,6 +159,7 @@ def connect(server):
             transports=[transport],
             socketio_path="socket.io",
             auth=auth,
+            namespaces=namespaces,
             wait_timeout=T,
         )
         assert sio.connected
@@ -243,3 +252,65 @@ def test_server_to_client_ack_with_binary(connect, transport):
     sio.emit("please-ack", {"q": "binary?", "blob": b"\x04\x05"})
     assert seen.get(timeout=T) == {"q": "binary?", "blob": b"\x04\x05"}
     assert events.get("server-ack-result") == ({"ok": True, "blob": b"\x10\x20", "echo": "binary?"},)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_rooms_and_broadcast(connect, transport):
+    a, a_events = connect(transport, extra_events=("bcast",))
+    b, b_events = connect(transport, extra_events=("bcast",))
+    c, c_events = connect(transport, extra_events=("bcast",))
+    room = f"py-room-{os.getpid()}-{transport}"
+    assert a.call("join", room, timeout=T) is True
+    assert b.call("join", room, timeout=T) is True
+    # c is not a member; it broadcasts to the room (with binary)
+    assert c.call("broadcast", (room, {"n": 1, "blob": b"\x01\x02"}), timeout=T) is True
+    assert a_events.get("bcast") == ({"n": 1, "blob": b"\x01\x02"},)
+    assert b_events.get("bcast") == ({"n": 1, "blob": b"\x01\x02"},)
+    assert b.call("leave", room, timeout=T) is True
+    assert c.call("broadcast", (room, "second"), timeout=T) is True
+    assert a_events.get("bcast") == ("second",)
+    # nothing more reached b (left) or c (never joined): a round trip orders it after the broadcasts
+    assert b.call("message-with-ack", "sync", timeout=T) == "sync"
+    assert c.call("message-with-ack", "sync", timeout=T) == "sync"
+    assert b_events.queues["bcast"].empty()
+    assert c_events.queues["bcast"].empty()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_second_namespace(server, transport):
+    sio = socketio.Client(reconnection=False, serializer=server.serializer)
+    main, custom = queue.Queue(), queue.Queue()
+    sio.on("auth", handler=main.put)
+    sio.on("auth", handler=custom.put, namespace="/custom")
+    try:
+        sio.connect(
+            server.url,
+            transports=[transport],
+            socketio_path="socket.io",
+            namespaces=["/", "/custom"],
+            auth={"who": "py"},
+            wait_timeout=T,
+        )
+        assert main.get(timeout=T) == {"who": "py"}
+        assert custom.get(timeout=T) == {"who": "py"}
+        assert sio.get_sid("/") != sio.get_sid("/custom")
+        assert sio.call("message-with-ack", "over /", timeout=T) == "over /"
+    finally:
+        sio.disconnect()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_unknown_namespace_is_refused(server, transport):
+    sio = socketio.Client(reconnection=False, serializer=server.serializer)
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError) as err:
+            sio.connect(
+                server.url,
+                transports=[transport],
+                socketio_path="socket.io",
+                namespaces=["/no-such-namespace"],
+                wait_timeout=T,
+            )
+        assert "Invalid namespace" in str(err.value) or "One or more namespaces failed" in str(err.value)
+    finally:
+        sio.disconnect()

@@ -14,7 +14,7 @@ use super::{
     AckAggregate, AdapterInit, BroadcastOptions, EventPacket, FetchedSocket, Restored, Session,
 };
 use crate::engine::Frame;
-use crate::socketio::packet::{encode_event, Payload};
+use crate::socketio::packet::{Parser, Payload};
 use crate::socketio::recovery::RecoveryStore;
 use crate::socketio::rooms::{Members, Room, RoomRegistry};
 use crate::socketio::socket::{AckError, Socket};
@@ -90,6 +90,7 @@ pub struct LocalAdapter {
     sockets: ShardedMap<Arc<str>, Arc<Socket>>,
     rooms: RoomRegistry<Arc<Socket>>,
     recovery: Option<RecoveryStore>,
+    parser: Parser,
     ack_ids: AtomicU64,
     server_handlers: RwLock<HashMap<String, ServerEventHandler>>,
 }
@@ -114,6 +115,7 @@ impl LocalAdapter {
                 Some(log) => RecoveryStore::durable(c, log, init.namespace),
                 None => RecoveryStore::new(c),
             }),
+            parser: init.parser,
             ack_ids: AtomicU64::new(0),
             server_handlers: RwLock::new(HashMap::new()),
         }
@@ -243,7 +245,7 @@ impl LocalAdapter {
             (false, Some(rec)) => Some(rec.next_offset()),
             _ => None,
         };
-        let enc = encode_event(
+        let enc = self.parser.encode_event(
             &self.name,
             packet.event,
             packet.payload,
@@ -282,7 +284,9 @@ impl LocalAdapter {
     /// node; the returned [`LocalAcks`] waits for their answers.
     pub fn send_with_ack(&self, packet: &EventPacket<'_>, opts: &BroadcastOptions) -> LocalAcks {
         let id = self.next_ack_id();
-        let enc = encode_event(&self.name, packet.event, packet.payload, Some(id), None);
+        let enc =
+            self.parser
+                .encode_event(&self.name, packet.event, packet.payload, Some(id), None);
         let mut waiting = Vec::new();
         self.for_each(opts, |s| {
             let rx = s.expect_ack(id);

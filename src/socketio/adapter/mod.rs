@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::packet::Payload;
+use super::packet::{Parser, Payload};
 use super::recovery::{RecoveryConfig, RecoveryLog};
 use super::rooms::Room;
 use super::socket::{AckError, Extensions, Socket};
@@ -213,6 +213,8 @@ pub struct AdapterInit<'a> {
     pub recovery: Option<RecoveryConfig>,
     /// The durable recovery log, when one is configured (with `recovery`).
     pub recovery_log: Option<&'a RecoveryLog>,
+    /// The server's packet format: what the adapter encodes broadcasts with.
+    pub parser: Parser,
 }
 
 type Build = dyn Fn(&AdapterInit<'_>) -> Arc<dyn Adapter> + Send + Sync;
