@@ -6,9 +6,12 @@
 //! Engine.IO packet, so a WebSocket transport writes it as is and the
 //! long-polling transport sends the payload part.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::deflate;
 use super::error::DecodeError;
 
 /// The seven Engine.IO packet types.
@@ -132,19 +135,53 @@ pub fn base64_decode(data: &[u8]) -> Result<Bytes, DecodeError> {
 }
 
 /// Largest WebSocket frame header the server writes (unmasked, 64-bit length).
-const MAX_HEADER: usize = 10;
+pub(crate) const MAX_HEADER: usize = 10;
+
+/// The header of an unmasked WebSocket frame with `first_byte` (FIN, RSV,
+/// opcode) and a payload of `len` bytes, and its length.
+pub(crate) fn ws_header(first_byte: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut header = [0u8; MAX_HEADER];
+    header[0] = first_byte;
+    let hlen = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if len <= u16::MAX as usize {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (header, hlen)
+}
 
 /// An encoded outgoing Engine.IO packet, shareable between connections.
 ///
 /// Cloning a `Frame` is a reference-count increment: a broadcast encodes one
-/// `Frame` and queues clones of it on every recipient.
-#[derive(Clone, PartialEq, Eq)]
+/// `Frame` and queues clones of it on every recipient. A frame long enough
+/// to be compressed for permessage-deflate also carries a slot, shared by
+/// its clones, for its compressed form, filled on first need
+/// ([`super::deflate`]).
+#[derive(Clone)]
 pub struct Frame {
     /// A complete unmasked WebSocket frame; the Engine.IO packet starts at `start`.
     bytes: Bytes,
     start: u8,
     binary: bool,
+    /// The compressed WebSocket frame (or `bytes` again, when compression
+    /// does not pay), computed once for all recipients.
+    deflated: Option<Arc<OnceLock<Bytes>>>,
 }
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.bytes == other.bytes && self.start == other.start && self.binary == other.binary
+    }
+}
+
+impl Eq for Frame {}
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,20 +226,7 @@ impl FrameBuilder {
 
 fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
     let len = buf.len() - MAX_HEADER;
-    let mut header = [0u8; MAX_HEADER];
-    header[0] = first_byte;
-    let hlen = if len < 126 {
-        header[1] = len as u8;
-        2
-    } else if len <= u16::MAX as usize {
-        header[1] = 126;
-        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        4
-    } else {
-        header[1] = 127;
-        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        10
-    };
+    let (header, hlen) = ws_header(first_byte, len);
     let offset = MAX_HEADER - hlen;
     buf[offset..MAX_HEADER].copy_from_slice(&header[..hlen]);
     let bytes = buf.freeze().slice(offset..);
@@ -210,6 +234,7 @@ fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
         bytes,
         start: hlen as u8,
         binary,
+        deflated: deflate::frame_slot(len),
     }
 }
 
@@ -234,19 +259,45 @@ impl Frame {
         finish_frame(buf, 0x82, true)
     }
 
-    /// What is left of the WebSocket frame after its first `written` bytes
-    /// went out (only ever queued for the WebSocket transport).
-    pub(crate) fn ws_tail(&self, written: usize) -> Frame {
+    /// What is left of the WebSocket frame written with
+    /// [`Frame::ws_bytes_for`]`(deflate_min)` after its first `written`
+    /// bytes went out (only ever queued for the WebSocket transport, and
+    /// never compressed again).
+    pub(crate) fn ws_tail(&self, deflate_min: usize, written: usize) -> Frame {
         Frame {
-            bytes: self.bytes.slice(written..),
+            bytes: self.ws_bytes_for(deflate_min).slice(written..),
             start: 0,
             binary: self.binary,
+            deflated: None,
         }
     }
 
     /// The complete WebSocket frame.
     pub fn ws_bytes(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// The WebSocket frame to write on a connection that compresses packets
+    /// of at least `deflate_min` bytes (`usize::MAX`: the connection did not
+    /// negotiate permessage-deflate): the compressed form, computed on the
+    /// first call for all the frame's clones, or the frame as it is.
+    #[inline]
+    pub fn ws_bytes_for(&self, deflate_min: usize) -> &Bytes {
+        if self.len() < deflate_min {
+            return &self.bytes;
+        }
+        self.ws_deflated()
+    }
+
+    #[inline(never)]
+    fn ws_deflated(&self) -> &Bytes {
+        let Some(slot) = &self.deflated else {
+            return &self.bytes;
+        };
+        slot.get_or_init(|| {
+            deflate::compress_message(self.bytes[0], self.payload())
+                .unwrap_or_else(|| self.bytes.clone())
+        })
     }
 
     /// The Engine.IO packet (text packets: type digit and data; binary: the raw bytes).
@@ -423,6 +474,44 @@ mod tests {
         assert_eq!(err, Some(DecodeError::UnknownType(b'9')));
         let (_, err) = decode_payload(Bytes::from_static(b"4a\x1e"));
         assert_eq!(err, Some(DecodeError::Empty));
+    }
+
+    #[test]
+    fn a_shared_frame_is_compressed_once_for_all_its_clones() {
+        crate::engine::deflate::enable(&crate::engine::Deflate {
+            threshold: 100,
+            ..Default::default()
+        });
+        let roster = "{\"name\":\"Ada\",\"present\":true},".repeat(200);
+        let frame = Frame::message(&roster);
+        let clones: Vec<Frame> = (0..8).map(|_| frame.clone()).collect();
+        // Eight senders race to need the compressed form: one computes it,
+        // all get the very same buffer.
+        let ptrs: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let hs: Vec<_> = clones
+                .iter()
+                .map(|f| {
+                    s.spawn(move || {
+                        let b = f.ws_bytes_for(100);
+                        (b.as_ptr() as usize, b.len())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ptrs.iter().all(|p| *p == ptrs[0]), "{ptrs:?}");
+        let z = frame.ws_bytes_for(100);
+        assert_eq!(z.as_ptr() as usize, ptrs[0].0);
+        assert_eq!(z[0], 0xc1, "FIN, RSV1, text");
+        assert!(z.len() < roster.len() / 10);
+        // Below the threshold, or on a connection without the extension,
+        // the frame goes as it is.
+        assert_eq!(frame.ws_bytes_for(usize::MAX), frame.ws_bytes());
+        assert_eq!(frame.ws_bytes_for(roster.len() + 2), frame.ws_bytes());
+        let small = Frame::message("hi");
+        assert_eq!(small.ws_bytes_for(0), small.ws_bytes());
+        // A partial write's tail is cut from the compressed form.
+        assert_eq!(&frame.ws_tail(100, 3).ws_bytes()[..], &z[3..]);
     }
 
     #[test]
