@@ -4,7 +4,9 @@
 //! Environment: `PORT` (default 3000; 0 picks a free port), `HOST` (default
 //! 127.0.0.1), `PING_INTERVAL` / `PING_TIMEOUT` in ms (default 300 / 200),
 //! `RECOVERY_MS` (enables connection state recovery with that maximum
-//! disconnection duration). maxPayload 1,000,000, connect timeout 1000 ms,
+//! disconnection duration), `DEFLATE=1` (permessage-deflate for WebSocket
+//! clients that offer it, packets of at least `DEFLATE_THRESHOLD` bytes
+//! compressed, default 1024). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -21,7 +23,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall::engine::{Cors, DirectWrites};
+use rollcall::engine::{Cors, Deflate, DirectWrites};
 use rollcall::socketio::{
     NamespaceSetup, Payload, RecoveryConfig, Socket, SocketIo, SocketIoConfig,
 };
@@ -39,6 +41,21 @@ fn direct_writes() -> DirectWrites {
             .unwrap_or(d.share),
         ..d
     }
+}
+
+/// permessage-deflate when `DEFLATE=1`, with the threshold in `DEFLATE_THRESHOLD`.
+fn deflate() -> Option<Deflate> {
+    if std::env::var("DEFLATE").ok().as_deref() != Some("1") {
+        return None;
+    }
+    let d = Deflate::default();
+    Some(Deflate {
+        threshold: std::env::var("DEFLATE_THRESHOLD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.threshold),
+        ..d
+    })
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -120,6 +137,7 @@ async fn main() -> std::io::Result<()> {
                 .max_payload(1_000_000)
                 .cors(Cors::any())
                 .direct_writes(direct_writes())
+                .per_message_deflate(deflate())
         })
         .connect_timeout(Duration::from_millis(1000));
     if std::env::var("RECOVERY_MS").is_ok() {
