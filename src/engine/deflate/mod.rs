@@ -19,7 +19,7 @@
 //! built by the upper layer, which knows nothing of engine settings. So the
 //! slot is given only to frames at least as long as the smallest threshold of
 //! any engine in the process that has the extension on
-//! ([`frame_slot`]); with the extension off everywhere (the default) no
+//! (`frame_slot`); with the extension off everywhere (the default) no
 //! frame gets one, and the fan-out path pays one compare per recipient and
 //! nothing else. A frame without a slot is always sent uncompressed, which
 //! is valid on any connection.
@@ -40,7 +40,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-pub use codec::{compress_message, Inflater};
+pub use codec::{compress_message, InflateError, Inflater};
 pub use negotiate::{negotiate, Agreed};
 
 /// permessage-deflate settings (off unless set with

@@ -18,7 +18,10 @@
 //! - While it is held, the only other lock taken is the engine's
 //!   `WriteBudget` (by a direct write: session lock, then budget lock,
 //!   never the other way). The only I/O done under it is a direct write's
-//!   non-blocking `try_write` ([`super::direct`]).
+//!   non-blocking `try_write` ([`super::direct`]); the only long computation
+//!   is compressing a shared frame for permessage-deflate, once per frame
+//!   for all its recipients ([`super::deflate`]; a sender that needs the
+//!   same frame meanwhile waits for that one result).
 //! - It is never held while calling the [`super::EngineHandler`] (whose
 //!   callbacks send on this connection and so take it), nor while taking the
 //!   engine's session table lock.
