@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::deflate;
@@ -160,24 +160,27 @@ pub(crate) fn ws_header(first_byte: u8, len: usize) -> ([u8; MAX_HEADER], usize)
 /// An encoded outgoing Engine.IO packet, shareable between connections.
 ///
 /// Cloning a `Frame` is a reference-count increment: a broadcast encodes one
-/// `Frame` and queues clones of it on every recipient. A frame long enough
-/// to be compressed for permessage-deflate also carries a slot, shared by
-/// its clones, for its compressed form, filled on first need
-/// ([`super::deflate`]).
+/// `Frame` and queues clones of it on every recipient (8 bytes each). The
+/// shared part also holds the slot for the frame's permessage-deflate form,
+/// filled on first need for all its clones ([`super::deflate`]).
 #[derive(Clone)]
-pub struct Frame {
+pub struct Frame(Arc<FrameData>);
+
+/// What the clones of a [`Frame`] share.
+struct FrameData {
     /// A complete unmasked WebSocket frame; the Engine.IO packet starts at `start`.
     bytes: Bytes,
     start: u8,
     binary: bool,
     /// The compressed WebSocket frame (or `bytes` again, when compression
     /// does not pay), computed once for all recipients.
-    deflated: Option<Arc<OnceLock<Bytes>>>,
+    deflated: OnceLock<Bytes>,
 }
 
 impl PartialEq for Frame {
     fn eq(&self, other: &Frame) -> bool {
-        self.bytes == other.bytes && self.start == other.start && self.binary == other.binary
+        let (a, b) = (&*self.0, &*other.0);
+        a.bytes == b.bytes && a.start == b.start && a.binary == b.binary
     }
 }
 
@@ -186,7 +189,7 @@ impl Eq for Frame {}
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame")
-            .field("binary", &self.binary)
+            .field("binary", &self.0.binary)
             .field("payload", &String::from_utf8_lossy(self.payload()))
             .finish()
     }
@@ -229,13 +232,14 @@ fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
     let (header, hlen) = ws_header(first_byte, len);
     let offset = MAX_HEADER - hlen;
     buf[offset..MAX_HEADER].copy_from_slice(&header[..hlen]);
-    let bytes = buf.freeze().slice(offset..);
-    Frame {
+    let mut bytes = buf.freeze();
+    bytes.advance(offset);
+    Frame(Arc::new(FrameData {
         bytes,
         start: hlen as u8,
         binary,
-        deflated: deflate::frame_slot(len),
-    }
+        deflated: OnceLock::new(),
+    }))
 }
 
 impl Frame {
@@ -264,17 +268,19 @@ impl Frame {
     /// bytes went out (only ever queued for the WebSocket transport, and
     /// never compressed again).
     pub(crate) fn ws_tail(&self, deflate_min: usize, written: usize) -> Frame {
-        Frame {
-            bytes: self.ws_bytes_for(deflate_min).slice(written..),
+        let bytes = self.ws_bytes_for(deflate_min).slice(written..);
+        Frame(Arc::new(FrameData {
+            // Its "compressed form" is itself: a tail is never compressed.
+            deflated: OnceLock::from(bytes.clone()),
+            bytes,
             start: 0,
-            binary: self.binary,
-            deflated: None,
-        }
+            binary: self.0.binary,
+        }))
     }
 
     /// The complete WebSocket frame.
     pub fn ws_bytes(&self) -> &Bytes {
-        &self.bytes
+        &self.0.bytes
     }
 
     /// The WebSocket frame to write on a connection that compresses packets
@@ -284,35 +290,32 @@ impl Frame {
     #[inline]
     pub fn ws_bytes_for(&self, deflate_min: usize) -> &Bytes {
         if self.len() < deflate_min {
-            return &self.bytes;
+            return &self.0.bytes;
         }
         self.ws_deflated()
     }
 
     #[inline(never)]
     fn ws_deflated(&self) -> &Bytes {
-        let Some(slot) = &self.deflated else {
-            return &self.bytes;
-        };
-        slot.get_or_init(|| {
-            deflate::compress_message(self.bytes[0], self.payload())
-                .unwrap_or_else(|| self.bytes.clone())
+        let d = &*self.0;
+        d.deflated.get_or_init(|| {
+            deflate::compress_message(d.bytes[0], self.payload()).unwrap_or_else(|| d.bytes.clone())
         })
     }
 
     /// The Engine.IO packet (text packets: type digit and data; binary: the raw bytes).
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.start as usize..]
+        &self.0.bytes[self.0.start as usize..]
     }
 
     /// Whether this is a binary message.
     pub fn is_binary(&self) -> bool {
-        self.binary
+        self.0.binary
     }
 
     /// Length of the Engine.IO packet in bytes (what counts against queue limits).
     pub fn len(&self) -> usize {
-        self.bytes.len() - self.start as usize
+        self.0.bytes.len() - self.0.start as usize
     }
 
     /// Whether the packet is empty (never true for a text packet).
@@ -322,7 +325,7 @@ impl Frame {
 
     /// Appends this packet as one record of a long-polling payload (binary as `b<base64>`).
     pub fn write_polling(&self, out: &mut Vec<u8>) {
-        if self.binary {
+        if self.0.binary {
             use base64::Engine as _;
             out.push(b'b');
             let start = out.len();
@@ -478,10 +481,6 @@ mod tests {
 
     #[test]
     fn a_shared_frame_is_compressed_once_for_all_its_clones() {
-        crate::engine::deflate::enable(&crate::engine::Deflate {
-            threshold: 100,
-            ..Default::default()
-        });
         let roster = "{\"name\":\"Ada\",\"present\":true},".repeat(200);
         let frame = Frame::message(&roster);
         let clones: Vec<Frame> = (0..8).map(|_| frame.clone()).collect();

@@ -82,9 +82,6 @@ fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
 impl<H: EngineHandler> Engine<H> {
     /// A server with `config`, calling `handler` for every session.
     pub fn new(config: EngineConfig, handler: H) -> Engine<H> {
-        if let Some(d) = &config.deflate {
-            super::deflate::enable(d);
-        }
         Engine {
             inner: Arc::new(EngineInner::new(config, handler)),
         }

@@ -12,17 +12,14 @@
 //! message is compressed on its own (a fresh LZ77 window), which any client
 //! decodes, so the server always answers with `server_no_context_takeover`.
 //!
-//! # Why there is a process-wide threshold
+//! # Where the compressed form lives
 //!
-//! A frame must carry its (empty) slot for the compressed form from the
-//! moment it is built, before it is cloned to its recipients, and frames are
-//! built by the upper layer, which knows nothing of engine settings. So the
-//! slot is given only to frames at least as long as the smallest threshold of
-//! any engine in the process that has the extension on
-//! (`frame_slot`); with the extension off everywhere (the default) no
-//! frame gets one, and the fan-out path pays one compare per recipient and
-//! nothing else. A frame without a slot is always sent uncompressed, which
-//! is valid on any connection.
+//! In the frame's shared part, next to its bytes: a slot filled on first
+//! need (`OnceLock`), so every clone of the frame, on every connection,
+//! sees the one result. Connections that did not agree the extension never
+//! look at it; with the extension off everywhere (the default) the fan-out
+//! path pays one compare per recipient (the connection's threshold, at
+//! `usize::MAX`) and nothing else.
 //!
 //! # Incoming
 //!
@@ -34,11 +31,6 @@
 
 pub(crate) mod codec;
 mod negotiate;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
 
 pub use codec::{compress_message, InflateError, Inflater};
 pub use negotiate::{negotiate, Agreed};
@@ -66,26 +58,5 @@ impl Default for Deflate {
             threshold: 1024,
             client_no_context_takeover: false,
         }
-    }
-}
-
-/// The smallest threshold of the engines with permessage-deflate on in this
-/// process (`usize::MAX` while none is).
-static SLOT_MIN_LEN: AtomicUsize = AtomicUsize::new(usize::MAX);
-
-/// Called when an engine with permessage-deflate is created: frames from now
-/// on of at least `threshold` bytes get a slot for their compressed form.
-pub(crate) fn enable(cfg: &Deflate) {
-    SLOT_MIN_LEN.fetch_min(cfg.threshold, Ordering::Relaxed);
-}
-
-/// The slot for the compressed form of a frame whose Engine.IO packet is
-/// `len` bytes long, if any engine could want it (see the module docs).
-#[inline]
-pub(crate) fn frame_slot(len: usize) -> Option<Arc<OnceLock<Bytes>>> {
-    if len >= SLOT_MIN_LEN.load(Ordering::Relaxed) {
-        Some(Arc::default())
-    } else {
-        None
     }
 }
