@@ -246,6 +246,21 @@ async fn a_broadcast_is_compressed_once_and_identical_for_every_recipient() {
         let inflated = Inflater::new(true).inflate(&f.payload, 1 << 20).unwrap();
         assert_eq!(&inflated[..], &bin[..]);
     }
+    let f = plain.frame().await;
+    assert_eq!((f.first, &f.payload[..]), (0x82, &bin[..]));
+    // After a quiet spell the sender writes to the idle sockets itself
+    // (direct writes, SPEC 2.6, as far as the socket takes them): the same
+    // compressed form goes out.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    plain.send(1, format!("4{text}").as_bytes(), false).await;
+    for ws in &mut zipped {
+        assert_eq!(
+            ws.frame().await.wire,
+            wires[0],
+            "direct writes send the shared form"
+        );
+    }
+    assert_eq!(plain.frame().await.first, 0x81);
 }
 
 #[tokio::test]
