@@ -13,7 +13,14 @@
 #   IMPLS     implementations to run (default "rollcall node"); any other name
 #             starting with "rollcall" runs the binary in $BIN_<name> (dashes
 #             as underscores), e.g. IMPLS="rollcall rollcall-base"
-#             BIN_rollcall_base=/path/to/conformance, for before/after runs
+#             BIN_rollcall_base=/path/to/conformance, for before/after runs;
+#             a name ending in "+deflate" (e.g. "rollcall+deflate node+deflate")
+#             runs that implementation with DEFLATE=1 and the load generator
+#             with --deflate (permessage-deflate on every connection)
+#   MODE      load generator mode (default all; e.g. throughput)
+#   M         broadcasts of the throughput scenario (default: loadgen's)
+#   PAYLOAD_BYTES  roster padding of each broadcast, bytes (default 0)
+#   SKIP_WRITE_COST=1  skip the write-cost calibration
 #   OUT       results directory (default target/bench-results/<date>)
 #   SKIP_BUILD=1  use the binaries already built
 #
@@ -30,6 +37,8 @@ DURATION=${DURATION:-10}
 RATES=${RATES:-2,20}
 SAMPLE=${SAMPLE:-200}
 IMPLS=${IMPLS:-"rollcall node"}
+MODE=${MODE:-all}
+PAYLOAD_BYTES=${PAYLOAD_BYTES:-0}
 OUT=${OUT:-target/bench-results/$(date +%Y%m%d-%H%M%S)}
 SERVER_CPU=0
 GEN_CPU=1
@@ -86,16 +95,17 @@ trap stop_server EXIT
 
 # Starts implementation $1 on core $SERVER_CPU with an ephemeral port; sets SERVER_PID and ADDR.
 start_server() {
-  local log=$OUT/server-$1.log
+  local log=$OUT/server-$1.log base=${1%+deflate} deflate=
+  [ "$base" = "$1" ] || deflate=1
   : >"$log"
-  case $1 in
+  case $base in
     rollcall*)
-      local var="BIN_${1//-/_}" bin=$RC_BIN
-      [ "$1" = rollcall ] || bin=${!var:?"set $var to the binary of $1"}
-      PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU "$bin" >"$log" 2>&1 &
+      local var="BIN_${base//-/_}" bin=$RC_BIN
+      [ "$base" = rollcall ] || bin=${!var:?"set $var to the binary of $base"}
+      DEFLATE=$deflate PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU "$bin" >"$log" 2>&1 &
       ;;
     node)
-      PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU node benches/node/conformance.mjs >"$log" 2>&1 &
+      DEFLATE=$deflate PORT=0 PING_INTERVAL=25000 PING_TIMEOUT=20000 taskset -c $SERVER_CPU node benches/node/conformance.mjs >"$log" 2>&1 &
       ;;
     *) echo "unknown implementation $1" >&2; exit 2 ;;
   esac
@@ -115,7 +125,7 @@ start_server() {
 
 # The cost of one small write on a loopback socket: the writer on the
 # server's core, the reader (woken by each write) on the generator's core.
-for _ in 1 2 3; do
+for _ in $([ "${SKIP_WRITE_COST:-0}" = 1 ] || echo 1 2 3); do
   "$LOADGEN" write-cost --sockets 8000 --writer-cpu $SERVER_CPU --reader-cpu $GEN_CPU \
     --deadline 60 | tee -a "$RESULTS"
 done
@@ -132,9 +142,12 @@ for run in $(seq 1 "$RUNS"); do
       context "$run" "$n" "$impl"
       start_server "$impl"
       sleep 0.5
-      taskset -c $GEN_CPU "$LOADGEN" all --addr "$ADDR" --n "$n" --server-pid "$SERVER_PID" \
+      extra=()
+      [ "${impl%+deflate}" = "$impl" ] || extra+=(--deflate)
+      [ -z "${M:-}" ] || extra+=(--m "$M")
+      taskset -c $GEN_CPU "$LOADGEN" "$MODE" --addr "$ADDR" --n "$n" --server-pid "$SERVER_PID" \
         --label "$impl" --duration "$DURATION" --rates "$RATES" --sample "$SAMPLE" \
-        --deadline 240 | sed "s/^{/{\"run\":$run,/" | tee -a "$RESULTS" || true
+        --payload-bytes "$PAYLOAD_BYTES" "${extra[@]}" --deadline 240 | sed "s/^{/{\"run\":$run,/" | tee -a "$RESULTS" || true
       stop_server
       sleep 1
     done
@@ -181,10 +194,12 @@ if wc:
           f"{m('ns_per_write_reader_waiting'):.2f} us with the reader waiting in epoll on the other core, "
           f"{m('ns_per_write_round_robin'):.2f} us with no reader waiting; "
           f"{m('ns_per_msg_64_per_write'):.3f} us per message at 64 messages per write.\n")
-impls = sorted({r["impl"] for r in rows if r.get("impl")}, key=lambda x: (x != "rollcall", x))
+impls = sorted({r["impl"] for r in rows if r.get("impl")},
+               key=lambda x: (not x.startswith("rollcall"), x))
 ns = sorted({r["n"] for r in rows if r.get("scenario") == "throughput"})
 rates = sorted({r["rate"] for r in rows if r.get("scenario") == "latency"})
-metrics = [("deliveries/s (throughput)", "throughput", "deliveries_per_s", None)]
+metrics = [("deliveries/s (throughput)", "throughput", "deliveries_per_s", None),
+           ("bytes on the wire per delivery (throughput)", "throughput", "wire_bytes_per_delivery", None)]
 for rate in rates:
     metrics += [
         (f"p50 latency at {rate:g}/s, ms", "latency", "p50_ms", rate),

@@ -11,7 +11,9 @@
 //! size bounds). On SIGTERM or SIGINT it shuts down gracefully (every
 //! connected socket's session kept, the log flushed) and exits. `PARSER` (`msgpack` for clients with npm
 //! `socket.io-msgpack-parser`; default `json`, anything else is refused at
-//! startup). maxPayload 1,000,000, connect timeout 1000 ms,
+//! startup). `DEFLATE=1` (permessage-deflate for WebSocket
+//! clients that offer it, packets of at least `DEFLATE_THRESHOLD` bytes
+//! compressed, default 1024). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -30,7 +32,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall::engine::{Cors, DirectWrites};
+use rollcall::engine::{Cors, Deflate, DirectWrites};
 use rollcall::socketio::{
     NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
     SocketIo, SocketIoConfig,
@@ -56,6 +58,21 @@ fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// permessage-deflate when `DEFLATE=1`, with the threshold in `DEFLATE_THRESHOLD`.
+fn deflate() -> Option<Deflate> {
+    if std::env::var("DEFLATE").ok().as_deref() != Some("1") {
+        return None;
+    }
+    let d = Deflate::default();
+    Some(Deflate {
+        threshold: std::env::var("DEFLATE_THRESHOLD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.threshold),
+        ..d
+    })
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
@@ -165,6 +182,7 @@ async fn main() -> std::io::Result<()> {
                 .max_payload(1_000_000)
                 .cors(Cors::any())
                 .direct_writes(direct_writes())
+                .per_message_deflate(deflate())
         })
         .connect_timeout(Duration::from_millis(1000))
         .parser(parser()?);

@@ -4,7 +4,8 @@
 # python-socketio (PyPI), and prints one closing line "N passed, N failed".
 #
 # It installs what the interop tests need (npm packages under tests/node,
-# Python packages from tests/python/requirements.txt) when they are missing.
+# Python packages from tests/python/requirements.txt, Debian's chromium for
+# the browser test) when they are missing.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,6 +21,13 @@ if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/
 fi
 if ! python3 -c 'import socketio, websocket, requests, pytest, msgpack' 2>/dev/null; then
   python3 -m pip install -q -r tests/python/requirements.txt || status=1
+fi
+# Chromium for the browser interop test (tests/node/chromium_deflate.test.mjs
+# is skipped, saying so, when it cannot be installed).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 ||
+    echo "chromium could not be installed: the browser interop test will be skipped"
 fi
 
 step "cargo build (binaries and examples)"

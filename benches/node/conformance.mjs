@@ -5,6 +5,8 @@
 //      RECOVERY_MS: when set, connection state recovery is on with that
 //      maxDisconnectionDuration (ms) and skipMiddlewares: true; off otherwise.
 //      PARSER: "msgpack" for socket.io-msgpack-parser (default: the JSON parser).
+//      DEFLATE=1: perMessageDeflate on (threshold DEFLATE_THRESHOLD bytes,
+//      default 1024, as in `ws`); off otherwise (the socket.io default).
 // First stdout line: `listening on 127.0.0.1:<port>`. Exits on SIGTERM/SIGINT.
 // Path /socket.io/, maxPayload 1e6, connectTimeout 1000 ms, CORS any origin with credentials.
 //
@@ -30,6 +32,8 @@ const PING_INTERVAL = Number(process.env.PING_INTERVAL || 300);
 const PING_TIMEOUT = Number(process.env.PING_TIMEOUT || 200);
 const RECOVERY_MS = process.env.RECOVERY_MS;
 const parser = process.env.PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
+const DEFLATE = process.env.DEFLATE === "1";
+const DEFLATE_THRESHOLD = Number(process.env.DEFLATE_THRESHOLD || 1024);
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
@@ -43,6 +47,7 @@ const io = new Server(httpServer, {
   // is not allowed together with Access-Control-Allow-Credentials: true).
   cors: { origin: true, credentials: true },
   ...(parser ? { parser } : {}),
+  ...(DEFLATE ? { perMessageDeflate: { threshold: DEFLATE_THRESHOLD } } : {}),
   ...(RECOVERY_MS
     ? {
         connectionStateRecovery: {

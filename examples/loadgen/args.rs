@@ -61,6 +61,13 @@ pub(crate) struct Args {
     /// Pause after connecting before the RSS is read, seconds.
     #[arg(long, default_value_t = 2.0)]
     pub(crate) settle: f64,
+    /// Offer permessage-deflate (with `server_no_context_takeover`) on every
+    /// connection and require the server to agree.
+    #[arg(long)]
+    pub(crate) deflate: bool,
+    /// Pad each broadcast with a roster of about this many bytes (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) payload_bytes: usize,
     /// write-cost: sockets written to round-robin (each needs two descriptors).
     #[arg(long, default_value_t = 8000)]
     pub(crate) sockets: usize,

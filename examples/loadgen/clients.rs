@@ -23,13 +23,22 @@ pub(crate) fn io_err(msg: &str) -> io::Error {
 }
 
 impl Client {
-    /// Opens a WebSocket to the server and joins namespace `/`.
-    pub(crate) async fn open(addr: SocketAddr, src: Ipv4Addr) -> io::Result<Client> {
+    /// Opens a WebSocket to the server and joins namespace `/`. With
+    /// `deflate`, offers permessage-deflate without context takeover on the
+    /// server side (each message compressed on its own, so one inflater can
+    /// serve many receivers) and fails unless the server agrees.
+    pub(crate) async fn open(addr: SocketAddr, src: Ipv4Addr, deflate: bool) -> io::Result<Client> {
         let mut stream = connect_tcp(addr, src).await?;
         stream.set_nodelay(true)?;
+        let offer = if deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         let req = format!(
             "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\n{offer}\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(req.as_bytes()).await?;
@@ -44,6 +53,10 @@ impl Client {
             if let Some(i) = carry.windows(4).position(|w| w == b"\r\n\r\n") {
                 if !carry.starts_with(b"HTTP/1.1 101") {
                     return Err(io_err("upgrade refused"));
+                }
+                let head = String::from_utf8_lossy(&carry[..i]).to_ascii_lowercase();
+                if deflate && !head.contains("server_no_context_takeover") {
+                    return Err(io_err("permessage-deflate not agreed"));
                 }
                 carry.drain(..i + 4);
                 break;

@@ -20,6 +20,15 @@
 //! - `write-cost`: the cost of one small `write(2)` on a loopback TCP socket
 //!   (no server needed).
 //!
+//! `--payload-bytes B` pads every broadcast with a JSON roster of about B
+//! bytes; `--deflate` offers permessage-deflate (with
+//! `server_no_context_takeover`) on every connection, fails unless the
+//! server agrees, and reports the bytes the receivers read
+//! (`wire_bytes_per_delivery` in the throughput line). Bulk receivers count
+//! compressed broadcasts without inflating them (nothing else the server
+//! sends is compressed: pings and acks are under any threshold); sampled
+//! receivers inflate them and read the timestamp as usual.
+//!
 //! Efficiency: two single-threaded tokio runtimes in one process (pin it to
 //! one core with taskset). The *bulk* runtime owns most receivers: they only
 //! count `bcast` frames by scanning bytes (one shared read buffer, no

@@ -50,7 +50,7 @@ pub(crate) async fn run_load(ctx: Ctx) -> io::Result<()> {
     let rss_before = pid.and_then(rss_kb);
 
     // The sender first (not in the room), then the receivers.
-    let sender = Client::open(a.addr, source(n)).await?;
+    let sender = Client::open(a.addr, source(n), a.deflate).await?;
     let conn = connect_receivers(a).await;
     if matches!(a.mode, Mode::All | Mode::Connect) {
         tokio::time::sleep(Duration::from_secs_f64(a.settle)).await;
@@ -78,7 +78,7 @@ pub(crate) async fn run_load(ctx: Ctx) -> io::Result<()> {
     let sample = a.sample.min(n);
     let stride = n.checked_div(sample).map_or(usize::MAX, |s| s.max(1));
     let sampled = spawn_receivers(joined, sample, stride, sh, &ctx.probe)?;
-    let sender = Sender::spawn(sender, sh, &ctx.probe)?;
+    let sender = Sender::spawn(sender, sh, &ctx.probe, a.payload_bytes)?;
 
     warm_up(sh, &sender, n).await;
     if matches!(a.mode, Mode::All | Mode::Throughput) {
@@ -102,11 +102,12 @@ pub(crate) async fn run_load(ctx: Ctx) -> io::Result<()> {
 /// Opens the `n` receivers, `concurrency` at a time, timing each handshake.
 async fn connect_receivers(a: &Args) -> Connected {
     let addr = a.addr;
+    let deflate = a.deflate;
     let meter = CpuMeter::start(a.server_pid);
     let t0 = Instant::now();
     let clients = run_window(a.n, a.concurrency, move |i| async move {
         let t = Instant::now();
-        Client::open(addr, source(i))
+        Client::open(addr, source(i), deflate)
             .await
             .map(|c| (c, t.elapsed().as_nanos() as u64))
     })
@@ -188,6 +189,7 @@ async fn throughput(
     let m = a.m.unwrap_or((1_000_000 / n.max(1)).max(10));
     let expected = (n * m) as u64;
     sh.arm(SCEN_THROUGHPUT, expected);
+    let bytes0 = sh.bytes_read();
     let meter = CpuMeter::start(a.server_pid);
     let t_send = sender.burst(SCEN_THROUGHPUT, m).await?;
     sh.wait(
@@ -201,11 +203,16 @@ async fn throughput(
     let end = sh.end_ns(SCEN_THROUGHPUT);
     let elapsed = end.saturating_sub(t_send).max(1) as f64 / 1e9;
     let lat = sh.latencies(SCEN_THROUGHPUT);
+    let wire = sh.bytes_read() - bytes0;
     emit(json!({
         "scenario": "throughput",
         "impl": a.label,
         "n": n,
         "m": m,
+        "payload_bytes": a.payload_bytes,
+        "deflate": a.deflate,
+        "wire_bytes": wire,
+        "wire_bytes_per_delivery": (wire as f64 / got.max(1) as f64).round(),
         "expected": expected,
         "delivered": got,
         "lost": expected.saturating_sub(got),

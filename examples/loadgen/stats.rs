@@ -39,6 +39,11 @@ pub(crate) struct Shared {
     closed: AtomicU64,
     /// Engine.IO pings answered.
     pings: AtomicU64,
+    /// The scenario armed last: compressed broadcasts that bulk receivers
+    /// count without inflating them are its deliveries.
+    armed: AtomicU64,
+    /// Bytes the receivers read off their sockets.
+    bytes_read: AtomicU64,
 }
 
 impl Shared {
@@ -49,6 +54,24 @@ impl Shared {
         st.done_ns.store(0, Ordering::SeqCst);
         st.last_ns.store(0, Ordering::SeqCst);
         st.target.store(target, Ordering::SeqCst);
+        self.armed.store(s as u64, Ordering::SeqCst);
+    }
+
+    /// The scenario armed last.
+    #[inline]
+    pub(crate) fn armed(&self) -> usize {
+        self.armed.load(Ordering::Relaxed) as usize
+    }
+
+    /// Counts `n` bytes read by a receiver.
+    #[inline]
+    pub(crate) fn add_bytes(&self, n: u64) {
+        self.bytes_read.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes the receivers read so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
     }
 
     /// Counts `k` deliveries of scenario `s` that arrived at `now`.

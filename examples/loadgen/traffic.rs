@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clients::{io_err, Client};
 use crate::meter::now_ns;
 use crate::stats::Shared;
-use crate::wire::{broadcast_frame, client_frame, scan, Tally};
+use crate::wire::{broadcast_frame, client_frame, count_bytes, roster, scan, Tally};
 
 thread_local! {
     /// The read buffer shared by every receiver of a runtime thread.
@@ -41,6 +41,7 @@ async fn recv_loop(mut stream: TcpStream, mut carry: Vec<u8>, sampled: bool, sh:
                     Ok(0) => return Ok(true),
                     Ok(n) => {
                         let now = now_ns();
+                        count_bytes(&mut tally, n);
                         if carry.is_empty() {
                             let used = scan(&b[..n], sampled, now, &mut tally);
                             carry.extend_from_slice(&b[used..n]);
@@ -134,11 +135,13 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    /// Moves the sender client to `probe` and starts its task.
+    /// Moves the sender client to `probe` and starts its task; every
+    /// broadcast carries a roster of about `payload_bytes` bytes.
     pub(crate) fn spawn(
         client: Client,
         sh: &Arc<Shared>,
         probe: &tokio::runtime::Handle,
+        payload_bytes: usize,
     ) -> io::Result<Sender> {
         let (tx, rx) = mpsc::channel::<Cmd>(4);
         let (stream, carry) = client.into_parts();
@@ -146,7 +149,7 @@ impl Sender {
         let sh = sh.clone();
         probe.spawn(async move {
             if let Ok(s) = TcpStream::from_std(std) {
-                sender_task(s, carry, rx, sh).await;
+                sender_task(s, carry, rx, sh, roster(payload_bytes)).await;
             }
         });
         Ok(Sender { tx })
@@ -178,6 +181,7 @@ async fn sender_task(
     mut carry: Vec<u8>,
     mut rx: mpsc::Receiver<Cmd>,
     sh: Arc<Shared>,
+    roster: String,
 ) {
     let mut tally = Tally::default();
     loop {
@@ -185,10 +189,10 @@ async fn sender_task(
             cmd = rx.recv() => match cmd {
                 None => return,
                 Some(Cmd::Burst { scen, m, done }) => {
-                    let mut buf = Vec::with_capacity(m * 48);
+                    let mut buf = Vec::with_capacity(m * (48 + roster.len()));
                     let t0 = now_ns();
                     for _ in 0..m {
-                        broadcast_frame(&mut buf, scen);
+                        broadcast_frame(&mut buf, scen, &roster);
                     }
                     let _ = stream.write_all(&buf).await;
                     let _ = done.send(t0);
@@ -200,7 +204,7 @@ async fn sender_task(
                     for i in 0..count {
                         tokio::time::sleep_until(start + period * i as u32).await;
                         buf.clear();
-                        broadcast_frame(&mut buf, scen);
+                        broadcast_frame(&mut buf, scen, &roster);
                         if stream.write_all(&buf).await.is_err() {
                             break;
                         }

@@ -7,12 +7,21 @@
 
 use std::cell::RefCell;
 
+use rollcall::engine::deflate::Inflater;
+
 use crate::meter::now_ns;
 use crate::stats::{Shared, MAX_SCEN};
 
 thread_local! {
     static MASK_STATE: RefCell<u32> = const { RefCell::new(0x9e37_79b9) };
+    /// The sampled receivers' inflater: the server agreed not to carry
+    /// context between messages, so every message inflates on its own and
+    /// one inflater serves every receiver of the thread.
+    static INFLATER: RefCell<Inflater> = RefCell::new(Inflater::new(false));
 }
+
+/// RSV1: the frame is compressed (permessage-deflate).
+const RSV1: u8 = 0x40;
 
 fn next_mask() -> [u8; 4] {
     MASK_STATE.with(|s| {
@@ -82,10 +91,40 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>, usi
     Some((op, h..h + len, h + len))
 }
 
-/// Appends one `broadcast` emit for scenario `scen`, stamped with the send time.
-pub(crate) fn broadcast_frame(out: &mut Vec<u8>, scen: usize) {
-    let payload = format!(r#"42["broadcast","r",{{"s":{scen},"t":{}}}]"#, now_ns());
+/// Appends one `broadcast` emit for scenario `scen`, stamped with the send
+/// time; `roster` (from [`roster`], may be empty) rides along in the payload.
+pub(crate) fn broadcast_frame(out: &mut Vec<u8>, scen: usize, roster: &str) {
+    let payload = if roster.is_empty() {
+        format!(r#"42["broadcast","r",{{"s":{scen},"t":{}}}]"#, now_ns())
+    } else {
+        format!(
+            r#"42["broadcast","r",{{"s":{scen},"t":{},"roster":{roster}}}]"#,
+            now_ns()
+        )
+    };
     put_client_frame(out, payload.as_bytes());
+}
+
+/// A JSON roster of about `bytes` bytes (an attendance list: ids, names,
+/// presence), or an empty string for 0.
+pub(crate) fn roster(bytes: usize) -> String {
+    if bytes == 0 {
+        return String::new();
+    }
+    let mut s = String::from("[");
+    let mut i = 0;
+    while s.len() + 2 < bytes {
+        if i > 0 {
+            s.push(',');
+        }
+        let present = ["true", "false", "\"late\""][i % 3];
+        s.push_str(&format!(
+            r#"{{"id":"s-{i:04}","name":"Student {i}","present":{present}}}"#
+        ));
+        i += 1;
+    }
+    s.push(']');
+    s
 }
 
 /// What the server sends for each broadcast: `42["bcast",{"s":` then the tag digit.
@@ -95,6 +134,11 @@ const BCAST_PREFIX: &[u8] = br#"42["bcast",{"s":"#;
 #[derive(Default)]
 pub(crate) struct Tally {
     counts: [u32; MAX_SCEN],
+    /// Compressed text frames a bulk receiver counted without inflating
+    /// (the broadcasts of the armed scenario: nothing else is that long).
+    compressed: u32,
+    /// Bytes read.
+    bytes: u64,
     lat: Vec<(u8, u64)>,
     ping: bool,
     closed: bool,
@@ -117,6 +161,10 @@ impl Tally {
     #[inline]
     pub(crate) fn flush(&mut self, sh: &Shared) {
         let now = now_ns();
+        if self.compressed > 0 {
+            sh.add(sh.armed(), std::mem::take(&mut self.compressed) as u64, now);
+        }
+        sh.add_bytes(std::mem::take(&mut self.bytes));
         for (s, c) in self.counts.iter_mut().enumerate() {
             if *c > 0 {
                 sh.add(s, *c as u64, now);
@@ -169,12 +217,37 @@ fn classify(op: u8, p: &[u8], sampled: bool, now: u64, t: &mut Tally) {
     }
 }
 
+/// A compressed frame: sampled receivers inflate it and classify what it
+/// holds; the others count it (see [`Tally::compressed`]).
+#[cold]
+fn compressed(op: u8, p: &[u8], sampled: bool, now: u64, t: &mut Tally) {
+    if !sampled {
+        t.compressed += u32::from(op == 1);
+        return;
+    }
+    match INFLATER.with(|i| i.borrow_mut().inflate(p, 64 << 20)) {
+        Ok(plain) => classify(op, &plain, sampled, now, t),
+        Err(_) => t.closed = true,
+    }
+}
+
+/// Counts `n` bytes read off the socket.
+#[inline]
+pub(crate) fn count_bytes(t: &mut Tally, n: usize) {
+    t.bytes += n as u64;
+}
+
 /// Scans complete frames in `buf`; returns the bytes used.
 #[inline]
 pub(crate) fn scan(buf: &[u8], sampled: bool, now: u64, t: &mut Tally) -> usize {
     let mut pos = 0;
     while let Some((op, range, used)) = parse_frame(&buf[pos..]) {
-        classify(op, &buf[pos..][range], sampled, now, t);
+        let p = &buf[pos..][range];
+        if buf[pos] & RSV1 != 0 {
+            compressed(op, p, sampled, now, t);
+        } else {
+            classify(op, p, sampled, now, t);
+        }
         pos += used;
     }
     pos

@@ -194,9 +194,33 @@ def session():
         write("session", name + "-smallpipe", cfg_pipe + bytes(o))
 
 
+def raw_deflate(data, level=6, flush_sync=True):
+    import zlib
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    out = c.compress(data) + (c.flush(zlib.Z_SYNC_FLUSH) if flush_sync else c.flush())
+    return out[:-4] if flush_sync and out.endswith(b"\x00\x00\xff\xff") else out
+
+
+def ws_inflate():
+    # limit (2 bytes), flags (bit 0: no context takeover), split point, data.
+    roster = b'{"id":"s-001","name":"Student 1","present":true},' * 40
+    write("ws_inflate", "roster", struct.pack(">HBB", 60000, 0, 255) + raw_deflate(roster))
+    write("ws_inflate", "roster-small-limit", struct.pack(">HBB", 500, 1, 255) + raw_deflate(roster))
+    write("ws_inflate", "bomb", struct.pack(">HBB", 65535, 0, 255) + raw_deflate(b"\0" * 2_000_000, 9))
+    write("ws_inflate", "final-block", struct.pack(">HBB", 1000, 0, 255) + raw_deflate(b"hello hello", 6, False))
+    # Two messages from one compressor: the second refers back to the first.
+    import zlib
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    m1 = (c.compress(roster) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    m2 = (c.compress(roster) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(m1) < 256
+    write("ws_inflate", "takeover", struct.pack(">HBB", 60000, 0, len(m1)) + m1 + m2)
+    write("ws_inflate", "garbage", struct.pack(">HBB", 1000, 0, 3) + b"\xff\xfe\xfd\x00\x01")
+
+
 def main():
     for t in ("engine_packet", "ws_frames", "polling_payload", "sio_packet", "sio_msgpack", "sio_binary",
-              "session"):
+              "session", "ws_inflate"):
         shutil.rmtree(os.path.join(HERE, t), ignore_errors=True)
     engine_packet()
     ws_frames()
@@ -205,6 +229,7 @@ def main():
     sio_msgpack()
     sio_binary()
     session()
+    ws_inflate()
 
 
 if __name__ == "__main__":

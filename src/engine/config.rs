@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::cors::{AllowedOrigins, Cors};
+pub use super::deflate::Deflate;
 pub use super::direct::DirectWrites;
 
 /// What happens when a connection's outbound queue is full.
@@ -50,6 +51,9 @@ pub struct EngineConfig {
     /// 100 ms without a packet, at most half of the time, in bursts of up to
     /// 250 ms; see [`DirectWrites`]).
     pub direct_writes: DirectWrites,
+    /// permessage-deflate (RFC 7692) for WebSocket connections whose client
+    /// offers it (default off, like the reference server).
+    pub deflate: Option<Deflate>,
 }
 
 /// The transports a server accepts.
@@ -69,6 +73,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("ping_timeout", &self.ping_timeout)
             .field("max_payload", &self.max_payload)
             .field("cors", &self.cors)
+            .field("deflate", &self.deflate)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +97,7 @@ impl Default for EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             allow_request: None,
             direct_writes: DirectWrites::default(),
+            deflate: None,
         }
     }
 }
@@ -189,6 +195,14 @@ impl EngineConfigBuilder {
     /// the connection's task).
     pub fn direct_writes(mut self, direct: DirectWrites) -> Self {
         self.0.direct_writes = direct;
+        self
+    }
+    /// Turns permessage-deflate on (`Some`) or off (`None`, the default):
+    /// WebSocket clients that offer it get packets of at least
+    /// [`Deflate::threshold`] bytes compressed, each shared frame compressed
+    /// once for all of them ([`super::deflate`]).
+    pub fn per_message_deflate(mut self, deflate: Option<Deflate>) -> Self {
+        self.0.deflate = deflate;
         self
     }
     /// Finishes the configuration.

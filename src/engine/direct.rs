@@ -89,18 +89,19 @@ impl WriteBudget {
     }
 }
 
-/// Writes as much of `frames` as the socket takes now, without waiting.
+/// Writes as much of `frames` as the socket takes now, without waiting, in
+/// the form the connection uses ([`Frame::ws_bytes_for`]`(deflate_min)`).
 /// Returns the number of bytes written (0 when the socket is full or failed:
 /// the caller queues everything and the connection's task meets the error).
-pub(crate) fn try_write_frames(stream: &TcpStream, frames: &[Frame]) -> usize {
+pub(crate) fn try_write_frames(stream: &TcpStream, frames: &[Frame], deflate_min: usize) -> usize {
     const MAX_SLICES: usize = 64;
     let mut slices = [IoSlice::new(&[]); MAX_SLICES];
     let n = frames.len().min(MAX_SLICES);
     for (slot, f) in slices.iter_mut().zip(frames) {
-        *slot = IoSlice::new(f.ws_bytes());
+        *slot = IoSlice::new(f.ws_bytes_for(deflate_min));
     }
     let res = if n == 1 {
-        stream.try_write(frames[0].ws_bytes())
+        stream.try_write(frames[0].ws_bytes_for(deflate_min))
     } else {
         stream.try_write_vectored(&slices[..n])
     };

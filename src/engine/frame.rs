@@ -2,10 +2,15 @@
 //! frames clients send, and the few control frames the server writes.
 //!
 //! Data frames the server sends are pre-built [`super::Frame`]s; this module
-//! only decodes, and builds close and pong frames.
+//! only decodes, and builds close and pong frames. With permessage-deflate
+//! agreed, a message whose first frame has RSV1 set is inflated (bounded by
+//! the same maximum) once reassembled.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::deflate::codec::{InflateError, RSV1};
+use super::deflate::Inflater;
 
 /// What a complete client frame (or reassembled message) means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,18 @@ pub enum WsError {
     /// A text message that is not UTF-8.
     #[error("websocket text message is not valid UTF-8")]
     InvalidUtf8,
+    /// A compressed message whose data is not valid DEFLATE.
+    #[error("websocket message is not valid deflate data")]
+    BadDeflate,
+}
+
+impl From<InflateError> for WsError {
+    fn from(e: InflateError) -> WsError {
+        match e {
+            InflateError::TooBig => WsError::TooBig,
+            InflateError::Corrupt => WsError::BadDeflate,
+        }
+    }
 }
 
 impl WsError {
@@ -42,7 +59,7 @@ impl WsError {
         match self {
             WsError::Protocol(_) => 1002,
             WsError::TooBig => 1009,
-            WsError::InvalidUtf8 => 1007,
+            WsError::InvalidUtf8 | WsError::BadDeflate => 1007,
         }
     }
 }
@@ -60,8 +77,17 @@ const RESERVE_AHEAD: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct WsDecoder {
     max_message: usize,
-    /// Opcode and data of a fragmented message in progress.
-    partial: Option<(u8, BytesMut)>,
+    /// Opcode, compressed flag and data of a fragmented message in progress.
+    partial: Option<(Start, BytesMut)>,
+    /// The inflater, when permessage-deflate was agreed.
+    inflater: Option<Inflater>,
+}
+
+/// How a data message started: its opcode, and whether it is compressed.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    opcode: u8,
+    compressed: bool,
 }
 
 impl WsDecoder {
@@ -70,6 +96,18 @@ impl WsDecoder {
         WsDecoder {
             max_message,
             partial: None,
+            inflater: None,
+        }
+    }
+
+    /// A decoder for a connection that agreed permessage-deflate: messages
+    /// with RSV1 set are inflated (their compressed and inflated sizes both
+    /// limited to `max_message`), with a fresh context for each message when
+    /// `client_no_context_takeover` was agreed.
+    pub fn with_deflate(max_message: usize, client_no_context_takeover: bool) -> WsDecoder {
+        WsDecoder {
+            inflater: Some(Inflater::new(client_no_context_takeover)),
+            ..WsDecoder::new(max_message)
         }
     }
 
@@ -77,46 +115,68 @@ impl WsDecoder {
     /// Returns `Ok(None)` when `buf` holds no complete frame yet.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
         loop {
-            let Some((fin, opcode, payload)) = self.next_frame(buf)? else {
+            let Some((fin, rsv1, opcode, payload)) = self.next_frame(buf)? else {
                 return Ok(None);
             };
+            if rsv1 && (opcode == 0 || opcode >= 8) {
+                return Err(WsError::Protocol("RSV1 on a continuation or control frame"));
+            }
             if opcode >= 8 {
                 return control_event(opcode, payload).map(Some);
             }
             match (opcode, self.partial.take()) {
                 (0, None) => return Err(WsError::Protocol("continuation without a start")),
-                (0, Some((op, mut acc))) => {
+                (0, Some((start, mut acc))) => {
                     if acc.len() + payload.len() > self.max_message {
                         return Err(WsError::TooBig);
                     }
                     acc.extend_from_slice(&payload);
                     if fin {
-                        return data_event(op, acc.freeze()).map(Some);
+                        return self.message(start, acc.freeze()).map(Some);
                     }
-                    self.partial = Some((op, acc));
+                    self.partial = Some((start, acc));
                 }
                 (1 | 2, Some(_)) => {
                     return Err(WsError::Protocol("new message inside a fragmented one"))
                 }
                 (1 | 2, None) => {
+                    let start = Start {
+                        opcode,
+                        compressed: rsv1,
+                    };
                     if fin {
-                        return data_event(opcode, payload).map(Some);
+                        return self.message(start, payload).map(Some);
                     }
-                    self.partial = Some((opcode, BytesMut::from(&payload[..])));
+                    self.partial = Some((start, BytesMut::from(&payload[..])));
                 }
                 _ => return Err(WsError::Protocol("reserved opcode")),
             }
         }
     }
 
-    /// Parses one raw frame (fin, opcode, unmasked payload) if complete.
-    fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<(bool, u8, Bytes)>, WsError> {
+    /// A complete data message: inflated if compressed, then checked.
+    fn message(&mut self, start: Start, payload: Bytes) -> Result<WsEvent, WsError> {
+        let payload = match (&mut self.inflater, start.compressed) {
+            (Some(inf), true) => inf.inflate(&payload, self.max_message)?,
+            _ => payload,
+        };
+        data_event(start.opcode, payload)
+    }
+
+    /// Parses one raw frame (fin, RSV1, opcode, unmasked payload) if complete.
+    #[allow(clippy::type_complexity)]
+    fn next_frame(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(bool, bool, u8, Bytes)>, WsError> {
         if buf.len() < 2 {
             return Ok(None);
         }
         let b0 = buf[0];
         let b1 = buf[1];
-        if b0 & 0x70 != 0 {
+        // RSV1 means "compressed" once permessage-deflate is agreed.
+        let allowed = if self.inflater.is_some() { RSV1 } else { 0 };
+        if b0 & 0x70 & !allowed != 0 {
             return Err(WsError::Protocol("reserved bits set"));
         }
         if b1 & 0x80 == 0 {
@@ -170,7 +230,7 @@ impl WsDecoder {
         buf.advance(pos);
         let mut payload = buf.split_to(len);
         unmask(&mut payload, mask);
-        Ok(Some((fin, opcode, payload.freeze())))
+        Ok(Some((fin, b0 & RSV1 != 0, opcode, payload.freeze())))
     }
 }
 
@@ -401,5 +461,54 @@ mod tests {
         );
         let mut buf = BytesMut::from(&client_frame(false, 9, b"")[..]);
         assert!(WsDecoder::new(10).decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn compressed_messages_need_the_extension_and_are_bounded() {
+        let text = "4".to_string() + &"present,".repeat(500);
+        let z = crate::engine::deflate::compress_message(0x81, text.as_bytes()).unwrap();
+        let hlen = if z[1] == 126 { 4 } else { 2 };
+        let zpayload = &z[hlen..];
+        // A client frame with RSV1: the same compressed payload, masked.
+        let mut frame = client_frame(true, 1, zpayload);
+        frame[0] |= RSV1;
+        // Without the extension, RSV1 is a protocol error.
+        let mut buf = BytesMut::from(&frame[..]);
+        assert!(matches!(
+            WsDecoder::new(100_000).decode(&mut buf),
+            Err(WsError::Protocol(_))
+        ));
+        // With it, the message is inflated, also when fragmented (RSV1 on the
+        // first fragment only).
+        let mut d = WsDecoder::with_deflate(100_000, false);
+        let mut buf = BytesMut::from(&frame[..]);
+        let mut first = client_frame(false, 1, &zpayload[..10]);
+        first[0] |= RSV1;
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&client_frame(true, 0, &zpayload[10..]));
+        for _ in 0..2 {
+            assert_eq!(
+                d.decode(&mut buf),
+                Ok(Some(WsEvent::Text(text.as_str().into())))
+            );
+        }
+        // RSV1 on a continuation frame is refused.
+        let mut cont = client_frame(true, 0, b"x");
+        cont[0] |= RSV1;
+        let mut buf = BytesMut::from(&client_frame(false, 1, b"4")[..]);
+        buf.extend_from_slice(&cont);
+        assert!(matches!(d.decode(&mut buf), Err(WsError::Protocol(_))));
+        // Inflating past the maximum is TooBig (close 1009), not memory.
+        let mut d = WsDecoder::with_deflate(1000, true);
+        let mut buf = BytesMut::from(&frame[..]);
+        assert_eq!(d.decode(&mut buf), Err(WsError::TooBig));
+        // Garbage is 1007.
+        let mut bad = client_frame(true, 2, &[0xff; 20]);
+        bad[0] |= RSV1;
+        let mut buf = BytesMut::from(&bad[..]);
+        let err = WsDecoder::with_deflate(1000, true)
+            .decode(&mut buf)
+            .unwrap_err();
+        assert_eq!((err, err.close_code()), (WsError::BadDeflate, 1007));
     }
 }

@@ -27,7 +27,9 @@
 //! - `heartbeat`: the per-session driver (pings, pong deadline, the one
 //!   report of the session's end).
 //! - [`frame`]: the RFC 6455 frame codec (client frames in, control frames
-//!   out); [`packet`]: Engine.IO packets and polling payloads.
+//!   out); [`packet`]: Engine.IO packets and polling payloads; [`deflate`]:
+//!   permessage-deflate (negotiation, each shared frame compressed once,
+//!   the bounded inflater).
 //! - `config`, `cors`, `error`, `handshake`: settings, CORS, typed
 //!   errors, and the opening request's details.
 //!
@@ -48,6 +50,7 @@
 // directly); the session machinery is private behind the re-exports below.
 mod config;
 mod cors;
+pub mod deflate;
 mod direct;
 mod dispatch;
 mod error;
@@ -61,6 +64,7 @@ mod session;
 mod transport;
 
 pub use config::{AllowedOrigins, Cors, EngineConfig, EngineConfigBuilder, OverflowPolicy};
+pub use deflate::Deflate;
 pub use direct::DirectWrites;
 pub use error::{CloseReason, DecodeError, HttpError, SendError, TransportFault};
 pub use packet::{Frame, FrameBuilder, Message, Packet, PacketType};

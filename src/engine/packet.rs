@@ -6,9 +6,12 @@
 //! Engine.IO packet, so a WebSocket transport writes it as is and the
 //! long-polling transport sends the payload part.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::deflate;
 use super::error::DecodeError;
 
 /// The seven Engine.IO packet types.
@@ -132,24 +135,61 @@ pub fn base64_decode(data: &[u8]) -> Result<Bytes, DecodeError> {
 }
 
 /// Largest WebSocket frame header the server writes (unmasked, 64-bit length).
-const MAX_HEADER: usize = 10;
+pub(crate) const MAX_HEADER: usize = 10;
+
+/// The header of an unmasked WebSocket frame with `first_byte` (FIN, RSV,
+/// opcode) and a payload of `len` bytes, and its length.
+pub(crate) fn ws_header(first_byte: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut header = [0u8; MAX_HEADER];
+    header[0] = first_byte;
+    let hlen = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if len <= u16::MAX as usize {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (header, hlen)
+}
 
 /// An encoded outgoing Engine.IO packet, shareable between connections.
 ///
 /// Cloning a `Frame` is a reference-count increment: a broadcast encodes one
-/// `Frame` and queues clones of it on every recipient.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Frame {
+/// `Frame` and queues clones of it on every recipient (8 bytes each). The
+/// shared part also holds the slot for the frame's permessage-deflate form,
+/// filled on first need for all its clones ([`super::deflate`]).
+#[derive(Clone)]
+pub struct Frame(Arc<FrameData>);
+
+/// What the clones of a [`Frame`] share.
+struct FrameData {
     /// A complete unmasked WebSocket frame; the Engine.IO packet starts at `start`.
     bytes: Bytes,
     start: u8,
     binary: bool,
+    /// The compressed WebSocket frame (or `bytes` again, when compression
+    /// does not pay), computed once for all recipients.
+    deflated: OnceLock<Bytes>,
 }
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        let (a, b) = (&*self.0, &*other.0);
+        a.bytes == b.bytes && a.start == b.start && a.binary == b.binary
+    }
+}
+
+impl Eq for Frame {}
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame")
-            .field("binary", &self.binary)
+            .field("binary", &self.0.binary)
             .field("payload", &String::from_utf8_lossy(self.payload()))
             .finish()
     }
@@ -199,28 +239,17 @@ impl FrameBuilder {
 
 fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
     let len = buf.len() - MAX_HEADER;
-    let mut header = [0u8; MAX_HEADER];
-    header[0] = first_byte;
-    let hlen = if len < 126 {
-        header[1] = len as u8;
-        2
-    } else if len <= u16::MAX as usize {
-        header[1] = 126;
-        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        4
-    } else {
-        header[1] = 127;
-        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        10
-    };
+    let (header, hlen) = ws_header(first_byte, len);
     let offset = MAX_HEADER - hlen;
     buf[offset..MAX_HEADER].copy_from_slice(&header[..hlen]);
-    let bytes = buf.freeze().slice(offset..);
-    Frame {
+    let mut bytes = buf.freeze();
+    bytes.advance(offset);
+    Frame(Arc::new(FrameData {
         bytes,
         start: hlen as u8,
         binary,
-    }
+        deflated: OnceLock::new(),
+    }))
 }
 
 impl Frame {
@@ -243,34 +272,59 @@ impl Frame {
         b.finish()
     }
 
-    /// What is left of the WebSocket frame after its first `written` bytes
-    /// went out (only ever queued for the WebSocket transport).
-    pub(crate) fn ws_tail(&self, written: usize) -> Frame {
-        Frame {
-            bytes: self.bytes.slice(written..),
+    /// What is left of the WebSocket frame written with
+    /// [`Frame::ws_bytes_for`]`(deflate_min)` after its first `written`
+    /// bytes went out (only ever queued for the WebSocket transport, and
+    /// never compressed again).
+    pub(crate) fn ws_tail(&self, deflate_min: usize, written: usize) -> Frame {
+        let bytes = self.ws_bytes_for(deflate_min).slice(written..);
+        Frame(Arc::new(FrameData {
+            // Its "compressed form" is itself: a tail is never compressed.
+            deflated: OnceLock::from(bytes.clone()),
+            bytes,
             start: 0,
-            binary: self.binary,
-        }
+            binary: self.0.binary,
+        }))
     }
 
     /// The complete WebSocket frame.
     pub fn ws_bytes(&self) -> &Bytes {
-        &self.bytes
+        &self.0.bytes
+    }
+
+    /// The WebSocket frame to write on a connection that compresses packets
+    /// of at least `deflate_min` bytes (`usize::MAX`: the connection did not
+    /// negotiate permessage-deflate): the compressed form, computed on the
+    /// first call for all the frame's clones, or the frame as it is.
+    #[inline]
+    pub fn ws_bytes_for(&self, deflate_min: usize) -> &Bytes {
+        if self.len() < deflate_min {
+            return &self.0.bytes;
+        }
+        self.ws_deflated()
+    }
+
+    #[inline(never)]
+    fn ws_deflated(&self) -> &Bytes {
+        let d = &*self.0;
+        d.deflated.get_or_init(|| {
+            deflate::compress_message(d.bytes[0], self.payload()).unwrap_or_else(|| d.bytes.clone())
+        })
     }
 
     /// The Engine.IO packet (text packets: type digit and data; binary: the raw bytes).
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[self.start as usize..]
+        &self.0.bytes[self.0.start as usize..]
     }
 
     /// Whether this is a binary message.
     pub fn is_binary(&self) -> bool {
-        self.binary
+        self.0.binary
     }
 
     /// Length of the Engine.IO packet in bytes (what counts against queue limits).
     pub fn len(&self) -> usize {
-        self.bytes.len() - self.start as usize
+        self.0.bytes.len() - self.0.start as usize
     }
 
     /// Whether the packet is empty (never true for a text packet).
@@ -280,7 +334,7 @@ impl Frame {
 
     /// Appends this packet as one record of a long-polling payload (binary as `b<base64>`).
     pub fn write_polling(&self, out: &mut Vec<u8>) {
-        if self.binary {
+        if self.0.binary {
             use base64::Engine as _;
             out.push(b'b');
             let start = out.len();
@@ -432,6 +486,40 @@ mod tests {
         assert_eq!(err, Some(DecodeError::UnknownType(b'9')));
         let (_, err) = decode_payload(Bytes::from_static(b"4a\x1e"));
         assert_eq!(err, Some(DecodeError::Empty));
+    }
+
+    #[test]
+    fn a_shared_frame_is_compressed_once_for_all_its_clones() {
+        let roster = "{\"name\":\"Ada\",\"present\":true},".repeat(200);
+        let frame = Frame::message(&roster);
+        let clones: Vec<Frame> = (0..8).map(|_| frame.clone()).collect();
+        // Eight senders race to need the compressed form: one computes it,
+        // all get the very same buffer.
+        let ptrs: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let hs: Vec<_> = clones
+                .iter()
+                .map(|f| {
+                    s.spawn(move || {
+                        let b = f.ws_bytes_for(100);
+                        (b.as_ptr() as usize, b.len())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ptrs.iter().all(|p| *p == ptrs[0]), "{ptrs:?}");
+        let z = frame.ws_bytes_for(100);
+        assert_eq!(z.as_ptr() as usize, ptrs[0].0);
+        assert_eq!(z[0], 0xc1, "FIN, RSV1, text");
+        assert!(z.len() < roster.len() / 10);
+        // Below the threshold, or on a connection without the extension,
+        // the frame goes as it is.
+        assert_eq!(frame.ws_bytes_for(usize::MAX), frame.ws_bytes());
+        assert_eq!(frame.ws_bytes_for(roster.len() + 2), frame.ws_bytes());
+        let small = Frame::message("hi");
+        assert_eq!(small.ws_bytes_for(0), small.ws_bytes());
+        // A partial write's tail is cut from the compressed form.
+        assert_eq!(&frame.ws_tail(100, 3).ws_bytes()[..], &z[3..]);
     }
 
     #[test]

@@ -257,11 +257,12 @@ impl<H: EngineHandler> Engine<H> {
             TransportKind::WebSocket => {
                 let req = Request::from_parts(parts, body);
                 let engine = self.clone();
-                websocket::accept(req, move |upgraded| async move {
-                    if let Some((io, buf)) = upgraded {
+                let deflate = self.inner.config().deflate;
+                websocket::accept(req, deflate.as_ref(), move |upgraded| async move {
+                    if let Some(up) = upgraded {
                         let session = engine.create_session(info, TransportKind::WebSocket);
                         let link = Link::new(engine.inner.clone(), session);
-                        websocket::run(link, io, buf, false).await;
+                        websocket::run(link, up, false).await;
                     }
                 })
             }
@@ -280,8 +281,8 @@ impl<H: EngineHandler> Engine<H> {
             Ok(false) => {
                 // At most one WebSocket per session: complete the handshake,
                 // then close the newcomer at once (what clients expect).
-                return websocket::accept(req, |upgraded| async move {
-                    if let Some((io, _)) = upgraded {
+                return websocket::accept(req, None, |upgraded| async move {
+                    if let Some((io, _, _)) = upgraded {
                         websocket::refuse(io).await;
                     }
                 });
@@ -290,9 +291,10 @@ impl<H: EngineHandler> Engine<H> {
         }
         let conn = session.conn.clone();
         let link = Link::new(self.inner.clone(), session);
-        let res = websocket::accept(req, move |upgraded| async move {
+        let deflate = self.inner.config().deflate;
+        let res = websocket::accept(req, deflate.as_ref(), move |upgraded| async move {
             match upgraded {
-                Some((io, buf)) => websocket::run(link, io, buf, true).await,
+                Some(up) => websocket::run(link, up, true).await,
                 None => link.conn().release_websocket(),
             }
         });
@@ -328,13 +330,13 @@ impl<H: EngineHandler> Engine<H> {
             let session =
                 self.create_session(HandshakeInfo::in_process(), TransportKind::WebSocket);
             let link = Link::new(self.inner.clone(), session);
-            tokio::spawn(websocket::run(link, io, BytesMut::new(), false));
+            tokio::spawn(websocket::run(link, (io, BytesMut::new(), None), false));
             return Ok(());
         };
         let session = self.inner.session(sid).ok_or(HttpError::UnknownSid)?;
         if session.conn.claim_websocket()? {
             let link = Link::new(self.inner.clone(), session);
-            tokio::spawn(websocket::run(link, io, BytesMut::new(), true));
+            tokio::spawn(websocket::run(link, (io, BytesMut::new(), None), true));
         } else {
             tokio::spawn(websocket::refuse(io));
         }

@@ -20,6 +20,7 @@ mod common;
 mod fixture;
 
 mod cors;
+mod deflate;
 mod errors;
 mod handshake;
 mod max_payload;

@@ -18,7 +18,10 @@
 //! - While it is held, the only other lock taken is the engine's
 //!   `WriteBudget` (by a direct write: session lock, then budget lock,
 //!   never the other way). The only I/O done under it is a direct write's
-//!   non-blocking `try_write` ([`super::direct`]).
+//!   non-blocking `try_write` ([`super::direct`]); the only long computation
+//!   is compressing a shared frame for permessage-deflate, once per frame
+//!   for all its recipients ([`super::deflate`]; a sender that needs the
+//!   same frame meanwhile waits for that one result).
 //! - It is never held while calling the [`super::EngineHandler`] (whose
 //!   callbacks send on this connection and so take it), nor while taking the
 //!   engine's session table lock.
@@ -91,6 +94,9 @@ struct State {
     writing: bool,
     /// When the socket last finished a write (direct or by the task).
     last_write: std::time::Instant,
+    /// Packets of at least this many bytes go out compressed: the active
+    /// WebSocket's permessage-deflate threshold, `usize::MAX` without it.
+    deflate_min: usize,
 }
 
 /// What a pending long-poll GET should do next ([`Connection::poll_step`]).
@@ -162,6 +168,7 @@ impl Connection {
                 direct: None,
                 writing: false,
                 last_write: std::time::Instant::now(),
+                deflate_min: usize::MAX,
             }),
             poll_notify: Notify::new(),
             ws_notify: Notify::new(),
@@ -329,19 +336,20 @@ impl Connection {
         {
             return Direct::None;
         }
-        let mut written = try_write_frames(stream, frames);
+        let mut written = try_write_frames(stream, frames, g.deflate_min);
         let end = std::time::Instant::now();
         self.budget.charge(end - now);
         g.last_write = end;
         let mut done = 0;
-        while done < frames.len() && written >= frames[done].ws_bytes().len() {
-            written -= frames[done].ws_bytes().len();
+        let form = |f: &Frame| f.ws_bytes_for(g.deflate_min).len();
+        while done < frames.len() && written >= form(&frames[done]) {
+            written -= form(&frames[done]);
             done += 1;
         }
         if done == frames.len() {
             return Direct::All;
         }
-        let tail = (written > 0).then(|| frames[done].ws_tail(written));
+        let tail = (written > 0).then(|| frames[done].ws_tail(g.deflate_min, written));
         Direct::Part {
             frames: done + usize::from(tail.is_some()),
             tail,

@@ -81,6 +81,13 @@ impl Connection {
         }
     }
 
+    /// The active WebSocket negotiated permessage-deflate: packets of at
+    /// least `threshold` bytes are written compressed from now on (set
+    /// before the task's first write).
+    pub(crate) fn use_deflate(&self, threshold: usize) {
+        self.state.lock().deflate_min = threshold;
+    }
+
     /// Takes the shared stream back (so no direct write can start any more)
     /// and marks the socket as written by its task alone.
     pub(crate) fn unshare_stream(&self) {
@@ -114,9 +121,10 @@ impl Connection {
         Self::drain_ws_locked(&mut g, out);
     }
 
-    /// Drains the queue as WebSocket frames.
+    /// Drains the queue as WebSocket frames (compressed where agreed).
     fn drain_ws_locked(g: &mut State, out: &mut Vec<Bytes>) {
-        out.extend(g.queue.drain(..).map(|f| f.ws_bytes().clone()));
+        let min = g.deflate_min;
+        out.extend(g.queue.drain(..).map(|f| f.ws_bytes_for(min).clone()));
         g.queued_bytes = 0;
     }
 

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::SessionLink;
+use crate::engine::deflate::{negotiate, Agreed, Deflate};
 use crate::engine::error::{CloseReason, HttpError, TransportFault};
 use crate::engine::frame::{close_frame, pong_frame, WsDecoder, WsError, WsEvent};
 use crate::engine::packet::{Frame, Packet, PacketType};
@@ -156,13 +157,22 @@ impl AsyncWrite for WsIo {
     }
 }
 
-/// Answers a WebSocket upgrade request with 101 and runs `on_upgrade` with
-/// the socket (and any bytes already read) once hyper hands it over, or with
+/// A WebSocket handed over by hyper: the socket, any bytes already read,
+/// and the permessage-deflate parameters agreed in the handshake.
+pub(crate) type Accepted = (WsIo, BytesMut, Option<Agreed>);
+
+/// Answers a WebSocket upgrade request with 101 (agreeing permessage-deflate
+/// when `deflate` is on and the client offers something it can honour) and
+/// runs `on_upgrade` with the socket once hyper hands it over, or with
 /// `None` if the upgrade fails.
-pub(crate) fn accept<B, F, Fut>(mut req: Request<B>, on_upgrade: F) -> Response<Body>
+pub(crate) fn accept<B, F, Fut>(
+    mut req: Request<B>,
+    deflate: Option<&Deflate>,
+    on_upgrade: F,
+) -> Response<Body>
 where
     B: Send + 'static,
-    F: FnOnce(Option<(WsIo, BytesMut)>) -> Fut + Send + 'static,
+    F: FnOnce(Option<Accepted>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let version_ok = req
@@ -174,6 +184,10 @@ where
         return HttpError::BadRequest.response();
     };
     let accept = derive_accept_key(key.as_bytes());
+    let agreed = deflate.and_then(|cfg| {
+        let offers = req.headers().get_all(header::SEC_WEBSOCKET_EXTENSIONS);
+        negotiate(cfg, offers.iter().map(HeaderValue::as_bytes))
+    });
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on.await {
@@ -181,9 +195,10 @@ where
                 let parts = match up.downcast::<TokioIo<HttpStream>>() {
                     Ok(p) => {
                         let (stream, head) = p.io.into_inner().into_parts();
-                        (WsIo::Tcp(stream, head), BytesMut::from(&p.read_buf[..]))
+                        let rbuf = BytesMut::from(&p.read_buf[..]);
+                        (WsIo::Tcp(stream, head), rbuf, agreed)
                     }
-                    Err(up) => (WsIo::Other(TokioIo::new(up)), BytesMut::new()),
+                    Err(up) => (WsIo::Other(TokioIo::new(up)), BytesMut::new(), agreed),
                 };
                 on_upgrade(Some(parts)).await
             }
@@ -199,6 +214,9 @@ where
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(v) = HeaderValue::from_str(&accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(v) = agreed.and_then(|a| HeaderValue::from_str(&a.response()).ok()) {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
     }
     res
 }
@@ -238,10 +256,21 @@ enum Outcome {
 
 /// Runs one WebSocket connection of a session until it ends. With `probing`,
 /// the socket is an upgrade candidate of a polling session: it answers
-/// `2probe` and takes over the session on `5`.
-pub(crate) async fn run<L: SessionLink>(link: L, mut io: WsIo, mut rbuf: BytesMut, probing: bool) {
+/// `2probe` and takes over the session on `5`. With `deflate`, the client's
+/// compressed messages are inflated and, once the socket is the session's
+/// transport, packets over the threshold are written compressed.
+pub(crate) async fn run<L: SessionLink>(link: L, up: Accepted, probing: bool) {
+    let (mut io, mut rbuf, deflate) = up;
     let conn = link.conn();
-    let mut dec = WsDecoder::new(conn.config().max_payload);
+    let max = conn.config().max_payload;
+    let mut dec = match deflate {
+        Some(a) => WsDecoder::with_deflate(max, a.client_no_context_takeover),
+        None => WsDecoder::new(max),
+    };
+    let threshold = deflate.and(conn.config().deflate.as_ref().map(|d| d.threshold));
+    if let (Some(t), false) = (threshold, probing) {
+        conn.use_deflate(t);
+    }
     let mut active = !probing;
     let probe_deadline = Instant::now() + conn.config().upgrade_timeout;
     // The `101` goes out with the first frames (the open packet, or at once
@@ -257,7 +286,12 @@ pub(crate) async fn run<L: SessionLink>(link: L, mut io: WsIo, mut rbuf: BytesMu
             let step = if active {
                 on_active_event(&link, event, &mut ctrl)
             } else {
-                on_probe_event(conn, event, &mut ctrl, &mut active)
+                let step = on_probe_event(conn, event, &mut ctrl, &mut active);
+                if let (Some(t), true) = (threshold, active) {
+                    // Upgraded: before the first write of the session's queue.
+                    conn.use_deflate(t);
+                }
+                step
             };
             if let Some(o) = step {
                 break 'conn o;
