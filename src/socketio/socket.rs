@@ -221,6 +221,14 @@ impl Socket {
         self.conn.handshake()
     }
 
+    /// The transport the connection uses now: `polling` or `websocket`.
+    pub fn transport(&self) -> &'static str {
+        match self.conn.transport() {
+            crate::engine::TransportKind::Polling => "polling",
+            crate::engine::TransportKind::WebSocket => "websocket",
+        }
+    }
+
     /// The underlying Engine.IO connection.
     pub fn conn(&self) -> &Arc<Connection> {
         &self.conn

@@ -2,7 +2,7 @@
 //! checks over a real connection that every entry is registered with the
 //! namespace and refuses with its own error event.
 
-use super::{Who, EVENTS};
+use super::{Who, EVENTS, MESSENGER_EVENTS};
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md"));
 
@@ -83,6 +83,34 @@ fn table_permission_rules_match_the_spec() {
     let spec = spec_events();
     for e in EVENTS {
         let (_, body) = spec.iter().find(|(n, _)| *n == e.name).expect("in spec");
+        assert_eq!(e.who, spec_rule(body), "{}", e.name);
+    }
+}
+
+#[test]
+fn messenger_table_matches_the_spec() {
+    // §4.16.5: one `##### ` heading per event, in the table's order; the
+    // error event named once for all; no role rule.
+    let part = section("#### 4.16.5 `/messenger` events", "\n---");
+    let (intro, _) = part.split_once("\n##### ").expect("event headings");
+    let error_event = intro
+        .split("the error event is ")
+        .nth(1)
+        .and_then(|r| quoted(r).first().copied())
+        .expect("error event sentence");
+    let spec: Vec<(&str, &str)> = part
+        .split("\n##### ")
+        .skip(1)
+        .flat_map(|p| {
+            let (heading, body) = p.split_once('\n').unwrap_or((p, ""));
+            quoted(heading).into_iter().map(move |n| (n, body))
+        })
+        .collect();
+    let names: Vec<&str> = spec.iter().map(|(n, _)| *n).collect();
+    let ours: Vec<&str> = MESSENGER_EVENTS.iter().map(|e| e.name).collect();
+    assert_eq!(ours, names);
+    for (e, (_, body)) in MESSENGER_EVENTS.iter().zip(&spec) {
+        assert_eq!(e.error_event, error_event, "{}", e.name);
         assert_eq!(e.who, spec_rule(body), "{}", e.name);
     }
 }
