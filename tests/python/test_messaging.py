@@ -17,24 +17,21 @@ Run from the repo root: python -m pytest -q tests/python/test_messaging.py
 import json
 import os
 import queue
-import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import socketio
+from test_socketio import Server
 
 REPO = Path(__file__).resolve().parents[2]
 T = 5.0  # bound for any single wait
 GRACE = 0.4  # only to assert that something does NOT arrive
 SECRET = "rollcall-py-secret-0123456789abcdef"
 NS = "/messenger"
-LISTENING_RE = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("INTEROP_IMPL") == "node", reason="no Node reference of the rollcall app"
@@ -67,42 +64,12 @@ def cli(data_dir, *args, stdin=""):
     return out.stdout.decode()
 
 
-class Rollcall:
-    """`rollcall serve` on a data directory; stop() is SIGTERM to its PID (SIGKILL after 5 s)."""
-
-    def __init__(self, data_dir, env):
-        self.proc = subprocess.Popen(
-            [binary(), "serve"], cwd=data_dir,
-            env=env_for(data_dir, {"HOST": "127.0.0.1", "PORT": "0", "CLIENT_URL": "*", **env}),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        first = queue.Queue()
-
-        def pump():
-            first.put(self.proc.stdout.readline())
-            for _ in self.proc.stdout:
-                pass
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            line = first.get(timeout=20).decode().strip()
-        except queue.Empty:
-            self.stop()
-            pytest.fail("rollcall did not start")
-        m = LISTENING_RE.match(line)
-        if not m:
-            self.stop()
-            pytest.fail(f"unexpected first line {line!r}")
-        self.url = f"http://127.0.0.1:{m.group(1)}"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+def rollcall(data_dir, env):
+    """`rollcall serve` on `data_dir` (test_socketio's Server: SIGTERM by PID on stop)."""
+    return Server(
+        "rollcall", cmd=[binary(), "serve"], cwd=data_dir,
+        env={**env_for(data_dir), "CLIENT_URL": "*", **env},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +88,7 @@ def server():
     cli(data_dir, "course", "add", "--id", "c2", "--name", "C2")
     cli(data_dir, "enroll", "--course", "c2", "x1")
     tokens = {u["id"]: cli(data_dir, "token", u["id"]).strip() for u in users}
-    srv = Rollcall(data_dir, {"MESSAGE_RATE": "1", "MESSAGE_BURST": "4", "MESSAGE_MAX_BYTES": "100"})
+    srv = rollcall(data_dir, {"MESSAGE_RATE": "1", "MESSAGE_BURST": "4", "MESSAGE_MAX_BYTES": "100"})
     srv.tokens = tokens
     try:
         yield srv
