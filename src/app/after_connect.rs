@@ -13,21 +13,15 @@
 //! `authenticate` also works on a socket that authenticated in the
 //! handshake (seed 004 clients send both): the token is checked and must
 //! belong to the same user.
-//!
-//! Replies are not sent from inside the event handlers (which run on the
-//! connection's reader): an unauthenticated socket's replies go through one
-//! small task per socket, in order ([`Replies`]); an authenticated socket's
-//! `authenticate` replies from a task of its own. (Emitting from the reader
-//! path stalled later replies of the same connection in the interop tests.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::api::user_json;
-use super::{devices, App, ErrorCode};
+use super::outcome::{error_event_json, error_json};
+use super::{devices, App, AppError, ErrorCode};
 use crate::socketio::{AckSender, Payload, Socket};
 use crate::store::User;
 
@@ -45,76 +39,6 @@ struct Pending {
     refused: AtomicU32,
 }
 
-/// One reply: an event, the ack to answer (with its value), and whether
-/// the socket is disconnected afterwards.
-struct Reply {
-    event: &'static str,
-    data: Value,
-    ack: Option<(AckSender, Value)>,
-    disconnect: bool,
-}
-
-impl Reply {
-    /// Sends it.
-    fn send(self, socket: &Arc<Socket>) {
-        let _ = socket.emit(self.event, &Payload::one(self.data));
-        if let Some((ack, v)) = self.ack {
-            let _ = ack.send(Payload::one(v));
-        }
-        if self.disconnect {
-            socket.disconnect();
-        }
-    }
-}
-
-/// The ordered replies of one unauthenticated socket (sent by a task).
-#[derive(Clone)]
-struct Replies(mpsc::UnboundedSender<Reply>);
-
-impl Replies {
-    /// Starts the task sending `socket`'s replies; it ends with the socket.
-    fn start(socket: &Arc<Socket>) -> Replies {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
-        let socket = socket.clone();
-        tokio::spawn(async move {
-            while let Some(r) = rx.recv().await {
-                r.send(&socket);
-            }
-        });
-        Replies(tx)
-    }
-
-    fn push(&self, r: Reply) {
-        let _ = self.0.send(r);
-    }
-}
-
-/// The refusal `{message, code}` with its failed ack.
-fn refusal(ack: Option<AckSender>, code: &str, message: &str, disconnect: bool) -> Reply {
-    Reply {
-        event: AUTH_ERROR,
-        data: json!({"message": message, "code": code}),
-        ack: ack.map(|a| {
-            (
-                a,
-                json!({"ok": false, "error": {"code": code, "message": message}}),
-            )
-        }),
-        disconnect,
-    }
-}
-
-/// The success `authenticated {success, user}` with its ack `{ok, user}`.
-fn success(ack: Option<AckSender>, user: &User) -> Reply {
-    let u = user_json(user);
-    Reply {
-        event: "authenticated",
-        data: json!({"success": true, "user": u}),
-        ack: ack.map(|a| (a, json!({"ok": true, "user": u}))),
-        disconnect: false,
-    }
-}
-
 /// The token of an `authenticate` payload: a string, or `{token}`.
 fn token_of(payload: &Payload) -> Option<&str> {
     match payload.args.first() {
@@ -125,6 +49,31 @@ fn token_of(payload: &Payload) -> Option<&str> {
     .filter(|t| !t.is_empty())
 }
 
+/// Answers with `authError {message, code}` and a failed ack.
+fn refuse(socket: &Arc<Socket>, ack: Option<AckSender>, code: &str, message: &str) {
+    let _ = socket.emit(
+        AUTH_ERROR,
+        &Payload::one(json!({"message": message, "code": code})),
+    );
+    if let Some(ack) = ack {
+        let _ = ack.send(Payload::one(
+            json!({"ok": false, "error": {"code": code, "message": message}}),
+        ));
+    }
+}
+
+/// Answers with `authenticated {success, user}` and an ack `{ok, user}`.
+fn accept(socket: &Arc<Socket>, ack: Option<AckSender>, user: &User) {
+    let u = user_json(user);
+    let _ = socket.emit(
+        "authenticated",
+        &Payload::one(json!({"success": true, "user": u})),
+    );
+    if let Some(ack) = ack {
+        let _ = ack.send(Payload::one(json!({"ok": true, "user": u})));
+    }
+}
+
 /// `authenticate` on a socket that is authenticated already: the token
 /// must be valid and the same user's.
 pub(super) fn register_authenticate(app: &Arc<App>, socket: &Arc<Socket>) {
@@ -133,32 +82,30 @@ pub(super) fn register_authenticate(app: &Arc<App>, socket: &Arc<Socket>) {
         let Some(current) = s.data().get::<Arc<User>>() else {
             return;
         };
-        let reply = match app.keys.authenticate(&app.store, token_of(&payload)) {
-            Ok(user) if user.id == current.id => success(ack, &current),
-            Ok(_) => refusal(
+        match app.keys.authenticate(&app.store, token_of(&payload)) {
+            Ok(user) if user.id == current.id => accept(s, ack, &current),
+            Ok(_) => refuse(
+                s,
                 ack,
                 ErrorCode::Forbidden.code(),
                 "this socket is authenticated as another user",
-                false,
             ),
-            Err(e) => refusal(ack, e.code(), &e.to_string(), false),
-        };
-        let s = s.clone();
-        tokio::spawn(async move { reply.send(&s) });
+            Err(e) => refuse(s, ack, e.code(), &e.to_string()),
+        }
     });
 }
 
-/// Counts a refusal: whether the socket is to be disconnected (past
-/// [`MAX_REFUSED`]).
-fn count_refusal(pending: &Pending) -> bool {
-    pending.refused.fetch_add(1, Ordering::AcqRel) + 1 >= MAX_REFUSED
+/// Counts a refusal; disconnects the socket past [`MAX_REFUSED`].
+fn count_refusal(pending: &Pending, socket: &Arc<Socket>) {
+    if pending.refused.fetch_add(1, Ordering::AcqRel) + 1 >= MAX_REFUSED {
+        socket.disconnect();
+    }
 }
 
 /// Waits for an unauthenticated socket's `authenticate`.
 pub(super) fn await_authentication(app: &Arc<App>, socket: Arc<Socket>) {
     let pending = Arc::new(Pending::default());
-    let replies = Replies::start(&socket);
-    let (a, p, r) = (app.clone(), pending.clone(), replies.clone());
+    let (a, p) = (app.clone(), pending.clone());
     socket.on("authenticate", move |s, payload, ack| {
         if p.done.load(Ordering::Acquire) {
             return;
@@ -170,31 +117,34 @@ pub(super) fn await_authentication(app: &Arc<App>, socket: Arc<Socket>) {
                 }
                 devices::attach(s, user.clone(), &claims);
                 a.setup_socket(s.clone(), &user);
-                r.push(success(ack, &user));
+                accept(s, ack, &user);
             }
-            Err(e) => r.push(refusal(ack, e.code(), &e.to_string(), count_refusal(&p))),
+            Err(e) => {
+                refuse(s, ack, e.code(), &e.to_string());
+                count_refusal(&p, s);
+            }
         }
     });
     let p = pending.clone();
-    socket.on_any(move |_s, _name, _payload, ack| {
+    socket.on_any(move |s, _name, _payload, ack| {
         // Once authenticated, unknown events are ignored as usual.
         if p.done.load(Ordering::Acquire) {
             return;
         }
-        let code = ErrorCode::NotAuthenticated.code();
-        replies.push(refusal(
-            ack,
-            code,
-            "send authenticate first",
-            count_refusal(&p),
-        ));
+        let e = AppError::new(ErrorCode::NotAuthenticated, "send authenticate first");
+        let _ = s.emit(AUTH_ERROR, &Payload::one(error_event_json(&e)));
+        if let Some(ack) = ack {
+            let _ = ack.send(Payload::one(error_json(&e)));
+        }
+        count_refusal(&p, s);
     });
     let grace = app.config.platform_b.auth_grace();
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
         if !pending.done.swap(true, Ordering::AcqRel) && socket.connected() {
-            let code = ErrorCode::AuthTimeout.code();
-            refusal(None, code, "not authenticated in time", true).send(&socket);
+            let e = AppError::new(ErrorCode::AuthTimeout, "not authenticated in time");
+            let _ = socket.emit(AUTH_ERROR, &Payload::one(error_event_json(&e)));
+            socket.disconnect();
         }
     });
 }
