@@ -36,7 +36,9 @@
 //! - `codec`: the JSON encoding, keys and `Table`, typed access to a tree;
 //! - `cache`: decoded values by key, generation-checked;
 //! - `users`, `courses`, `sessions`, `records`: each owns its trees and
-//!   caches; `activity`: sessions' last activity, in memory.
+//!   caches; `activity`: sessions' last activity, in memory;
+//! - `messages`: direct messages and inboxes; `revoked`: revoked token ids
+//!   (each adds its `impl Store` methods in its own file).
 //!
 //! # Locks
 //!
