@@ -139,8 +139,12 @@ pub(super) fn await_authentication(app: &Arc<App>, socket: Arc<Socket>) {
         count_refusal(&p, s);
     });
     let grace = app.config.platform_b.auth_grace();
+    let socket = Arc::downgrade(&socket);
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
+        let Some(socket) = socket.upgrade() else {
+            return;
+        };
         if !pending.done.swap(true, Ordering::AcqRel) && socket.connected() {
             let e = AppError::new(ErrorCode::AuthTimeout, "not authenticated in time");
             let _ = socket.emit(AUTH_ERROR, &Payload::one(error_event_json(&e)));
