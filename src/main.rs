@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rollcall::app::auth::hash_password;
-use rollcall::app::{api, App, AppConfig};
+use rollcall::app::{api, App, AppConfig, PlatformBConfig};
 use rollcall::store::{Course, Role, Store, User};
 
 #[derive(Parser, Debug)]
@@ -108,6 +108,9 @@ struct ServeArgs {
     /// Lifetime of issued tokens in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 86_400)]
     token_ttl_secs: u64,
+    /// Sessions, tokens, authenticate-after-connect, messaging.
+    #[command(flatten)]
+    platform_b: PlatformBConfig,
 }
 
 #[derive(Subcommand, Debug)]
@@ -306,6 +309,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         rate_burst: args.rate_burst.max(1.0),
         queue_per_socket: 1024,
         code_period_secs: args.code_secs.max(5),
+        platform_b: args.platform_b,
     };
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;

@@ -124,6 +124,11 @@ async fn start() -> (SocketAddr, SocketIo, Arc<Mutex<Vec<DisconnectReason>>>) {
             s.ns().to(s.id()).emit("v-done", &Payload::default());
         });
         socket.on_any(|s, event, p, _| {
+            if event == "kick-me" {
+                // A catch-all handler may disconnect its own socket.
+                s.disconnect();
+                return;
+            }
             let _ = s.emit(
                 "any",
                 &Payload::new(vec![json!(event), json!(p.args.len())]),
@@ -259,6 +264,24 @@ async fn typed_data_catch_all_and_acks() {
     assert_eq!(next(&mut c).await.unwrap(), "431[7]");
     send(&mut c, "42[\"unheard\",1,2]").await;
     assert_eq!(next(&mut c).await.unwrap(), r#"42["any","unheard",2]"#);
+}
+
+#[tokio::test]
+async fn catch_all_handler_may_disconnect_its_socket() {
+    let (addr, _, _) = start().await;
+    let mut c = ws(addr).await;
+    connect_main(&mut c).await;
+    let run = async {
+        send(&mut c, "42[\"kick-me\"]").await;
+        assert_eq!(next(&mut c).await.unwrap(), "41");
+        // The connection (its reader included) is still served.
+        connect_main(&mut c).await;
+        send(&mut c, "42[\"unheard\"]").await;
+        assert_eq!(next(&mut c).await.unwrap(), r#"42["any","unheard",0]"#);
+    };
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the connection is still served");
 }
 
 #[tokio::test]

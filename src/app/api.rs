@@ -14,6 +14,8 @@ use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
 
+mod platform_b;
+
 /// A hash to verify against when the user is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no such user"));
@@ -60,7 +62,7 @@ pub async fn route(
         .map(str::to_string);
     let mut res = if req.method() == Method::OPTIONS {
         Cors::preflight(
-            "GET,POST,OPTIONS",
+            "GET,POST,PATCH,OPTIONS",
             Some(HeaderValue::from_static("authorization,content-type")),
         )
     } else {
@@ -206,6 +208,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 json!({"ok": true, "token": app.keys().issue(&user), "user": user_json(&user)}),
             )
         }
+        (_, p) if platform_b::handles(p) => platform_b::route(app, req).await,
         (Method::GET, p) if p.starts_with("/api/sessions/") && p.ends_with("/attendance.csv") => {
             match p
                 .strip_prefix("/api/sessions/")

@@ -18,6 +18,11 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at (Unix seconds).
     pub iat: u64,
+    /// Token id: names the device that logged in with it (optional, so that
+    /// tokens made before it existed stay valid; every token issued here
+    /// has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Why a socket or request was not authenticated; `code()` is what clients see.
@@ -86,6 +91,16 @@ impl TokenKeys {
 
     /// A token for `user` that lives `ttl_secs`.
     pub fn issue_with_ttl(&self, user: &User, ttl_secs: u64) -> String {
+        self.issue_claims(user, ttl_secs).0
+    }
+
+    /// A token for `user` (normal lifetime) and its id (`jti`).
+    pub fn issue_device(&self, user: &User) -> (String, String) {
+        let (token, claims) = self.issue_claims(user, self.ttl_secs);
+        (token, claims.jti.unwrap_or_default())
+    }
+
+    fn issue_claims(&self, user: &User, ttl_secs: u64) -> (String, Claims) {
         let now = crate::store::now_ms() / 1000;
         let claims = Claims {
             sub: user.id.clone(),
@@ -93,8 +108,11 @@ impl TokenKeys {
             ver: user.token_version,
             exp: now + ttl_secs,
             iat: now,
+            jti: Some(crate::util::random_id(12)),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).unwrap_or_default()
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .unwrap_or_default();
+        (token, claims)
     }
 
     /// Checks a token's signature and expiry.
@@ -113,6 +131,16 @@ impl TokenKeys {
     /// Checks a token and that its user exists, is active and has not
     /// revoked it.
     pub fn authenticate(&self, store: &Store, token: Option<&str>) -> Result<User, AuthError> {
+        self.authenticate_claims(store, token).map(|(user, _)| user)
+    }
+
+    /// As [`TokenKeys::authenticate`], also refusing a token whose id was
+    /// revoked (logged out of its device); the user and the token's claims.
+    pub fn authenticate_claims(
+        &self,
+        store: &Store,
+        token: Option<&str>,
+    ) -> Result<(User, Claims), AuthError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::MissingToken)?;
@@ -127,7 +155,15 @@ impl TokenKeys {
         if claims.ver != user.token_version {
             return Err(AuthError::TokenRevoked);
         }
-        Ok(user)
+        if let Some(jti) = &claims.jti {
+            if store
+                .is_token_revoked(jti)
+                .map_err(|_| AuthError::Internal)?
+            {
+                return Err(AuthError::TokenRevoked);
+            }
+        }
+        Ok((user, claims))
     }
 }
 
@@ -199,6 +235,7 @@ mod tests {
                 ver: 0,
                 exp: 1,
                 iat: 0,
+                jti: None,
             },
             &EncodingKey::from_secret(b"k"),
         )

@@ -29,6 +29,8 @@ pub struct AppConfig {
     pub queue_per_socket: usize,
     /// Default lifetime of a check-in code.
     pub code_period_secs: u64,
+    /// Sessions, tokens, authenticate-after-connect and messaging (§4.16).
+    pub platform_b: super::PlatformBConfig,
 }
 
 impl Default for AppConfig {
@@ -44,6 +46,7 @@ impl Default for AppConfig {
             rate_burst: 200.0,
             queue_per_socket: 1024,
             code_period_secs: 30,
+            platform_b: Default::default(),
         }
     }
 }

@@ -32,6 +32,14 @@ pub enum ErrorCode {
     RateLimited,
     /// Store or flush failure.
     Internal,
+    /// Direct message to a user who shares no course (§4.16).
+    NotAContact,
+    /// Direct message text over the limit (§4.16).
+    MessageTooLarge,
+    /// An event before `authenticate` (authenticate-after-connect, §4.16).
+    NotAuthenticated,
+    /// No successful `authenticate` within the grace time (§4.16).
+    AuthTimeout,
     /// HTTP API: request body over the limit.
     PayloadTooLarge,
     /// HTTP API: wrong email or password.
@@ -54,6 +62,10 @@ impl ErrorCode {
             ErrorCode::OutsideGeofence => "outside_geofence",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::NotAContact => "not_a_contact",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::AuthTimeout => "auth_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::RegistrationClosed => "registration_closed",
@@ -130,7 +142,7 @@ mod tests {
 
     /// Every code with its wire string; the socket codes first, in the
     /// order of SPEC.md §4.5's table, then the HTTP API's own.
-    const WIRE: [(ErrorCode, &str); 13] = [
+    const WIRE: [(ErrorCode, &str); 17] = [
         (ErrorCode::InvalidPayload, "invalid_payload"),
         (ErrorCode::Forbidden, "forbidden"),
         (ErrorCode::NotFound, "not_found"),
@@ -141,6 +153,10 @@ mod tests {
         (ErrorCode::OutsideGeofence, "outside_geofence"),
         (ErrorCode::RateLimited, "rate_limited"),
         (ErrorCode::Internal, "internal"),
+        (ErrorCode::NotAContact, "not_a_contact"),
+        (ErrorCode::MessageTooLarge, "message_too_large"),
+        (ErrorCode::NotAuthenticated, "not_authenticated"),
+        (ErrorCode::AuthTimeout, "auth_timeout"),
         (ErrorCode::PayloadTooLarge, "payload_too_large"),
         (ErrorCode::InvalidCredentials, "invalid_credentials"),
         (ErrorCode::RegistrationClosed, "registration_closed"),
@@ -170,7 +186,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("| `"))
             .filter_map(|l| l.split('`').next())
             .collect();
-        let ours: Vec<&str> = WIRE[..10].iter().map(|(c, _)| c.code()).collect();
+        let ours: Vec<&str> = WIRE[..14].iter().map(|(c, _)| c.code()).collect();
         assert_eq!(codes, ours);
     }
 }

@@ -12,7 +12,10 @@
 //! - `presence`: who joined which session (in memory);
 //! - `tasks`: check-in code rotation and idle expiry;
 //! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
-//!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]).
+//!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]);
+//! - `platform_b`, `devices`, `after_connect`, `messenger`: device sessions,
+//!   forced logout and token push, authenticate-after-connect, and the
+//!   `/messenger` namespace (SPEC.md §4.16).
 //!
 //! Each socket's requests are handled in arrival order by a small per-socket
 //! pipeline: a worker applies each request to the store (in memory, fast) and
@@ -26,13 +29,17 @@
 //! one small method, never held across a store call, a socket operation or
 //! another lock.
 
+mod after_connect;
 pub mod api;
 pub mod auth;
 mod checkin;
 mod config;
+mod devices;
 mod error;
 mod events;
+mod messenger;
 mod outcome;
+mod platform_b;
 mod presence;
 mod tasks;
 
@@ -52,13 +59,15 @@ pub use config::AppConfig;
 pub use error::{AppError, ErrorCode};
 use events::{Ctx, EventSpec};
 use outcome::{error_event_json, error_json, ok_json, Outcome};
+pub use platform_b::PlatformBConfig;
 use presence::Presence;
 use tasks::Rotations;
 
-/// Per-socket state of the application: the user, and the rate limiter's
-/// token bucket (tokens, last refill), a leaf lock.
+/// Per-socket state of the application: the rate limiter's token bucket
+/// (tokens, last refill), a leaf lock. The user is the socket's
+/// `Arc<User>` in [`Socket::data`], read per request, so that an admin's
+/// change of the user applies to the sockets already connected.
 struct SocketCtx {
-    user: Arc<User>,
     bucket: Mutex<(f64, Instant)>,
 }
 
@@ -86,6 +95,7 @@ pub struct App {
     ns: Arc<Namespace>,
     presence: Presence,
     rotations: Rotations,
+    platform_b: platform_b::PlatformB,
 }
 
 impl App {
@@ -98,6 +108,7 @@ impl App {
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
+        let anonymous = config.platform_b.auth_after_connect;
         let cell = app_cell.clone();
         let setup = NamespaceSetup::new(move |socket| {
             if let Some(app) = cell.get() {
@@ -105,10 +116,11 @@ impl App {
             }
         })
         .middleware(move |socket| {
-            let result = authenticate(&mw_store, &mw_keys, &socket);
+            let result = authenticate(&mw_store, &mw_keys, &socket, anonymous);
             async move { result }
         });
         let ns = io.ns_with("/", setup);
+        let platform_b = platform_b::PlatformB::new(&io, app_cell.clone(), &store, &keys);
         let app = Arc::new(App {
             store,
             keys,
@@ -116,6 +128,7 @@ impl App {
             ns,
             presence: Presence::default(),
             rotations: Rotations::default(),
+            platform_b,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -163,27 +176,43 @@ impl App {
 
     fn on_connection(self: &Arc<Self>, socket: Arc<Socket>) {
         let Some(user) = socket.data().get::<Arc<User>>() else {
-            socket.disconnect();
+            if self.config.platform_b.auth_after_connect {
+                after_connect::await_authentication(self, socket);
+            } else {
+                socket.disconnect();
+            }
             return;
         };
+        self.setup_socket(socket, &user);
+    }
+
+    /// Sets up an authenticated socket of `/`: its rooms, its request
+    /// pipeline, its disconnect handler.
+    fn setup_socket(self: &Arc<Self>, socket: Arc<Socket>, user: &User) {
         socket.join(&format!("user:{}", user.id));
         socket.join(&format!("role:{}", user.role.as_str()));
+        after_connect::register_authenticate(self, &socket);
+        self.attach_pipeline(&socket, events::EVENTS);
+        let app = self.clone();
+        socket.on_disconnect(move |s, _reason| {
+            if let Some(user) = s.data().get::<Arc<User>>() {
+                app.presence.disconnect(&user.id, s.id());
+            }
+        });
+    }
+
+    /// Registers the events of `table` with `socket`, handled by one
+    /// per-socket pipeline (rate limit, in-order handling, commit).
+    fn attach_pipeline(self: &Arc<Self>, socket: &Arc<Socket>, table: &'static [EventSpec]) {
         let ctx = Arc::new(SocketCtx {
-            user,
             bucket: Mutex::new((self.config.rate_burst, Instant::now())),
         });
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.config.queue_per_socket);
         let (commit_tx, commit_rx) = mpsc::unbounded_channel::<Commit>();
-        tokio::spawn(worker(
-            self.clone(),
-            socket.clone(),
-            ctx.clone(),
-            job_rx,
-            commit_tx,
-        ));
+        tokio::spawn(worker(self.clone(), socket.clone(), job_rx, commit_tx));
         tokio::spawn(committer(self.clone(), socket.clone(), commit_rx));
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
-        for spec in events::EVENTS {
+        for spec in table {
             let tx = job_tx.clone();
             let ctx = ctx.clone();
             socket.on(spec.name, move |s, payload, ack| {
@@ -203,12 +232,6 @@ impl App {
                 }
             });
         }
-        let app = self.clone();
-        socket.on_disconnect(move |s, _reason| {
-            if let Some(user) = s.data().get::<Arc<User>>() {
-                app.presence.disconnect(&user.id, s.id());
-            }
-        });
     }
 }
 
@@ -235,17 +258,22 @@ pub(crate) fn course_room(course_id: &str) -> String {
 impl SocketCtx {
     /// Token bucket: `rate` per second, up to `burst`.
     fn take_token(&self, rate: f64, burst: f64) -> bool {
-        let mut b = self.bucket.lock();
-        let now = Instant::now();
-        let refill = now.duration_since(b.1).as_secs_f64() * rate;
-        b.0 = (b.0 + refill).min(burst);
-        b.1 = now;
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
-            true
-        } else {
-            false
-        }
+        take_token(&mut self.bucket.lock(), rate, burst)
+    }
+}
+
+/// Takes one token from bucket `b` (tokens, last refill) refilled at `rate`
+/// per second up to `burst`; false when it is empty.
+pub(crate) fn take_token(b: &mut (f64, Instant), rate: f64, burst: f64) -> bool {
+    let now = Instant::now();
+    let refill = now.duration_since(b.1).as_secs_f64() * rate;
+    b.0 = (b.0 + refill).min(burst);
+    b.1 = now;
+    if b.0 >= 1.0 {
+        b.0 -= 1.0;
+        true
+    } else {
+        false
     }
 }
 
@@ -258,8 +286,14 @@ fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &A
 }
 
 /// The authentication middleware: the JWT from `auth.token` or an
-/// `Authorization: Bearer` header.
-fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result<(), ConnectError> {
+/// `Authorization: Bearer` header. With `anonymous` (authenticate after
+/// connect), a CONNECT without a token is let in unauthenticated.
+fn authenticate(
+    store: &Store,
+    keys: &TokenKeys,
+    socket: &Arc<Socket>,
+    anonymous: bool,
+) -> Result<(), ConnectError> {
     let from_auth = socket
         .auth()
         .get("token")
@@ -273,11 +307,12 @@ fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    match keys.authenticate(store, from_auth.or(from_header).as_deref()) {
-        Ok(user) => {
-            socket.data().insert(Arc::new(user));
+    match keys.authenticate_claims(store, from_auth.or(from_header).as_deref()) {
+        Ok((user, claims)) => {
+            devices::attach(socket, user, &claims);
             Ok(())
         }
+        Err(auth::AuthError::MissingToken) if anonymous => Ok(()),
         Err(e) => Err(ConnectError::with_data(
             "Authentication error",
             json!({"code": e.code(), "message": e.to_string()}),
@@ -289,7 +324,6 @@ fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result
 async fn worker(
     app: Arc<App>,
     socket: Arc<Socket>,
-    ctx: Arc<SocketCtx>,
     mut jobs: mpsc::Receiver<Job>,
     commits: mpsc::UnboundedSender<Commit>,
 ) {
@@ -300,10 +334,13 @@ async fn worker(
         }
         // Only the first argument is read; a missing one counts as null.
         let arg = job.payload.args.first().unwrap_or(&NULL);
+        let Some(user) = socket.data().get::<Arc<User>>() else {
+            break;
+        };
         let request = Ctx {
             app: &app,
             socket: &socket,
-            user: &ctx.user,
+            user: &user,
         };
         let mut result = (job.spec.handler)(&request, arg);
         // A read (or a refusal) may reflect writes of other sockets that are
@@ -350,7 +387,7 @@ async fn committer(
                 continue;
             }
         }
-        let reply = outcome.apply(&app.ns, Some(&socket));
+        let reply = outcome.apply(socket.ns(), Some(&socket));
         if let Some(ack) = c.ack {
             let _ = ack.send(Payload::one(ok_json(reply)));
         }

@@ -31,7 +31,14 @@ enum Effect {
     Join(String),
     /// The requesting socket leaves a room.
     Leave(String),
+    /// Runs a function on the namespace (delivery that depends on who is
+    /// connected at that moment, e.g. a direct message); dropped unrun when
+    /// the request fails to commit.
+    Call(Deferred),
 }
+
+/// A deferred effect: runs once, after the commit, with the namespace.
+pub(crate) type Deferred = Box<dyn FnOnce(&Arc<Namespace>) + Send>;
 
 /// The result of a request: the write to wait for, the effects in the order
 /// they are to happen, and the fields of the `{"ok":true, ...}` ack.
@@ -101,6 +108,12 @@ impl Outcome {
         self
     }
 
+    /// Runs `f` with the namespace when the effects are applied, in order.
+    pub(crate) fn then(mut self, f: impl FnOnce(&Arc<Namespace>) + Send + 'static) -> Outcome {
+        self.effects.push(Effect::Call(Box::new(f)));
+        self
+    }
+
     /// Adds `key` to the ack.
     pub(crate) fn reply(mut self, key: &'static str, value: Value) -> Outcome {
         self.reply.insert(key.into(), value);
@@ -131,6 +144,7 @@ impl Outcome {
                 (Effect::Room(room, ev, v), _) => {
                     ns.to(&room).emit(ev, &Payload::one(v));
                 }
+                (Effect::Call(f), _) => f(ns),
                 (Effect::Emit(ev, v), Some(s)) => {
                     let _ = s.emit(ev, &Payload::one(v));
                 }

@@ -221,6 +221,14 @@ impl Socket {
         self.conn.handshake()
     }
 
+    /// The transport the connection uses now: `polling` or `websocket`.
+    pub fn transport(&self) -> &'static str {
+        match self.conn.transport() {
+            crate::engine::TransportKind::Polling => "polling",
+            crate::engine::TransportKind::WebSocket => "websocket",
+        }
+    }
+
     /// The underlying Engine.IO connection.
     pub fn conn(&self) -> &Arc<Connection> {
         &self.conn
@@ -400,8 +408,13 @@ impl Socket {
                 let handler = own.or_else(|| self.ns.shared_handler(&name));
                 if let Some(h) = handler {
                     h(self, payload, ack);
-                } else if let Some(any) = self.any.read().clone() {
-                    any(self, &name, payload, ack);
+                } else {
+                    // Cloned out first: the handler may disconnect the
+                    // socket, which clears `any` under its write lock.
+                    let any = self.any.read().clone();
+                    if let Some(any) = any {
+                        any(self, &name, payload, ack);
+                    }
                 }
             }
             PacketKind::Ack | PacketKind::BinaryAck => {

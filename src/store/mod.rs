@@ -11,6 +11,8 @@
 //! | `records` | session id `\0` student id | [`Record`] |
 //! | `active_by_course` | course id `\0` session id | empty |
 //! | `meta` | `schema_version` | version number |
+//! | `messages`, `message_ids`, `inbox` | see `messages` | [`Message`] |
+//! | `revoked_tokens` | token id | expiry (see `revoked`) |
 //!
 //! Every change is written atomically under the store's write lock (a sled
 //! transaction, a batch or a single insert); a change is durable once
@@ -34,7 +36,9 @@
 //! - `codec`: the JSON encoding, keys and `Table`, typed access to a tree;
 //! - `cache`: decoded values by key, generation-checked;
 //! - `users`, `courses`, `sessions`, `records`: each owns its trees and
-//!   caches; `activity`: sessions' last activity, in memory.
+//!   caches; `activity`: sessions' last activity, in memory;
+//! - `messages`: direct messages and inboxes; `revoked`: revoked token ids
+//!   (each adds its `impl Store` methods in its own file).
 //!
 //! # Locks
 //!
@@ -51,8 +55,10 @@ mod codec;
 mod courses;
 mod error;
 mod flusher;
+mod messages;
 mod model;
 mod records;
+mod revoked;
 mod sessions;
 #[cfg(test)]
 mod test_support;
@@ -64,6 +70,7 @@ use std::sync::Arc;
 
 pub use error::{FlushError, StoreError};
 pub use flusher::Ticket;
+pub use messages::Message;
 pub use model::{
     CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
     Status, User,
@@ -90,6 +97,8 @@ struct Inner {
     sessions: Sessions,
     records: Records,
     activity: Activity,
+    messages: messages::Messages,
+    revoked: revoked::Revoked,
 }
 
 /// The store. Cheap to clone.
@@ -127,6 +136,8 @@ impl Store {
                 sessions: Sessions::open(&db)?,
                 records: Records::open(&db)?,
                 activity: Activity::new(),
+                messages: messages::Messages::open(&db)?,
+                revoked: revoked::Revoked::open(&db)?,
             }),
         };
         store.recover_activity()?;

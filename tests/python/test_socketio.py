@@ -62,10 +62,12 @@ def _die_with_parent():
 
 
 class Server:
-    """One spawned contract server; stop() sends SIGTERM to its PID and waits (SIGKILL after 5 s)."""
+    """One spawned contract server (or `cmd` in `cwd`, named `name`); stop() sends SIGTERM to its
+    PID and waits (SIGKILL after 5 s)."""
 
-    def __init__(self, name, env=None):
-        cmd, cwd = server_command(name)
+    def __init__(self, name, env=None, cmd=None, cwd=None):
+        if cmd is None:
+            cmd, cwd = server_command(name)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             cmd,

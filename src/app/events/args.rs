@@ -51,6 +51,12 @@ pub(super) fn course_id(arg: &Value) -> Result<String, AppError> {
     id_field(arg, "course_id", "courseId", "course id")
 }
 
+/// A user id under `key` (or the argument itself), as the messenger's
+/// `to` and `with`.
+pub(super) fn user_id(arg: &Value, key: &str) -> Result<String, AppError> {
+    id_field(arg, key, key, "user id")
+}
+
 /// The student id of an object argument.
 pub(super) fn student_id(arg: &Value) -> Result<String, AppError> {
     match arg {

@@ -14,6 +14,8 @@
 //! - `self_checkin`: a student marking themselves present (the code and
 //!   geofence maths it checks against is [`super::checkin`]);
 //! - `rooms`: the session rooms of the seed 000 events (join, leave, update);
+//! - `messenger`: the `/messenger` namespace's own table and handlers
+//!   (direct messages, §4.16);
 //! - `args`: payload parsing and permission checks shared by all;
 //! - `views`: the JSON views of SPEC.md §4.6.
 
@@ -27,11 +29,13 @@ use crate::store::User;
 
 mod args;
 mod courses;
+mod messenger;
 mod rooms;
 mod self_checkin;
 mod sessions;
 mod views;
 
+pub(crate) use messenger::{message_json, MESSENGER_EVENTS};
 pub(crate) use sessions::end_session;
 pub(crate) use views::code_json;
 

@@ -1,8 +1,9 @@
-//! Holds [`EVENTS`] to SPEC.md (names, error events, permission rules), and
-//! checks over a real connection that every entry is registered with the
-//! namespace and refuses with its own error event.
+//! Holds [`EVENTS`] to SPEC.md (names, error events, permission rules) and
+//! [`MESSENGER_EVENTS`] to its §4.16.5, and checks over a real connection
+//! that every entry of both is registered with its namespace and refuses
+//! with its own error event.
 
-use super::{Who, EVENTS};
+use super::{Who, EVENTS, MESSENGER_EVENTS};
 
 const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md"));
 
@@ -87,6 +88,34 @@ fn table_permission_rules_match_the_spec() {
     }
 }
 
+#[test]
+fn messenger_table_matches_the_spec() {
+    // §4.16.5: one `##### ` heading per event, in the table's order; the
+    // error event named once for all; no role rule.
+    let part = section("#### 4.16.5 `/messenger` events", "\n---");
+    let (intro, _) = part.split_once("\n##### ").expect("event headings");
+    let error_event = intro
+        .split("the error event is ")
+        .nth(1)
+        .and_then(|r| quoted(r).first().copied())
+        .expect("error event sentence");
+    let spec: Vec<(&str, &str)> = part
+        .split("\n##### ")
+        .skip(1)
+        .flat_map(|p| {
+            let (heading, body) = p.split_once('\n').unwrap_or((p, ""));
+            quoted(heading).into_iter().map(move |n| (n, body))
+        })
+        .collect();
+    let names: Vec<&str> = spec.iter().map(|(n, _)| *n).collect();
+    let ours: Vec<&str> = MESSENGER_EVENTS.iter().map(|e| e.name).collect();
+    assert_eq!(ours, names);
+    for (e, (_, body)) in MESSENGER_EVENTS.iter().zip(&spec) {
+        assert_eq!(e.error_event, error_event, "{}", e.name);
+        assert_eq!(e.who, spec_rule(body), "{}", e.name);
+    }
+}
+
 /// A minimal Engine.IO long-polling client, enough to send events and read
 /// what comes back.
 mod polling {
@@ -135,6 +164,18 @@ mod polling {
 
 #[tokio::test]
 async fn every_table_event_is_registered_and_refuses_with_its_error_event() {
+    refuses_every_event_with_null("/", EVENTS).await;
+}
+
+#[tokio::test]
+async fn every_messenger_event_is_registered_and_refuses_with_its_error_event() {
+    refuses_every_event_with_null("/messenger", MESSENGER_EVENTS).await;
+}
+
+/// Connects to namespace `ns` over long-polling, sends every event of
+/// `table` with a null argument, and checks one refusal per event, in order,
+/// as the event's error event with `invalid_payload`.
+async fn refuses_every_event_with_null(ns: &str, table: &[super::EventSpec]) {
     use std::sync::Arc;
 
     use serde_json::Value;
@@ -167,32 +208,39 @@ async fn every_table_event_is_registered_and_refuses_with_its_error_event() {
     tokio::spawn(crate::http::serve(listener, move |req, peer| {
         crate::app::api::route(server_app.clone(), io.clone(), req, peer)
     }));
+    // The namespace prefix of every packet (`/` has none).
+    let nsp = if ns == "/" {
+        String::new()
+    } else {
+        format!("{ns},")
+    };
 
     let base = "/socket.io/?EIO=4&transport=polling";
     let open = polling::request(addr, "GET", base, "").await;
     let handshake: Value = serde_json::from_str(&open[1..]).expect("handshake");
     let sid = handshake["sid"].as_str().expect("sid");
     let path = format!("{base}&sid={sid}");
-    let connect = format!(r#"40{{"token":"{token}"}}"#);
+    let connect = format!(r#"40{nsp}{{"token":"{token}"}}"#);
     assert_eq!(polling::request(addr, "POST", &path, &connect).await, "ok");
     let connected = polling::request(addr, "GET", &path, "").await;
-    assert!(connected.starts_with("40{"), "{connected}");
+    assert!(connected.starts_with(&format!("40{nsp}{{")), "{connected}");
 
     // Every event with a null argument: each handler refuses it.
-    let sends: Vec<String> = EVENTS
+    let sends: Vec<String> = table
         .iter()
-        .map(|e| format!(r#"42["{}",null]"#, e.name))
+        .map(|e| format!(r#"42{nsp}["{}",null]"#, e.name))
         .collect();
     assert_eq!(
         polling::request(addr, "POST", &path, &sends.join("\u{1e}")).await,
         "ok"
     );
     let mut got: Vec<Value> = Vec::new();
+    let prefix = format!("42{nsp}");
     let read = async {
-        while got.len() < EVENTS.len() {
+        while got.len() < table.len() {
             let body = polling::request(addr, "GET", &path, "").await;
             for packet in body.split('\u{1e}') {
-                if let Some(event) = packet.strip_prefix("42") {
+                if let Some(event) = packet.strip_prefix(prefix.as_str()) {
                     got.push(serde_json::from_str(event).expect("event"));
                 }
             }
@@ -202,7 +250,7 @@ async fn every_table_event_is_registered_and_refuses_with_its_error_event() {
         .await
         .expect("an answer for every event");
     // One refusal per event, in the order sent (one pipeline per socket).
-    for (e, packet) in EVENTS.iter().zip(&got) {
+    for (e, packet) in table.iter().zip(&got) {
         assert_eq!(packet[0], e.error_event, "{}: {packet}", e.name);
         assert_eq!(packet[1]["code"], "invalid_payload", "{}: {packet}", e.name);
     }
