@@ -108,6 +108,8 @@ struct ServeArgs {
     /// Lifetime of issued tokens in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 86_400)]
     token_ttl_secs: u64,
+    #[command(flatten)]
+    admin_ui: rollcall::admin_ui::AdminUiArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -306,6 +308,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         rate_burst: args.rate_burst.max(1.0),
         queue_per_socket: 1024,
         code_period_secs: args.code_secs.max(5),
+        admin_ui: args.admin_ui.config()?,
     };
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;

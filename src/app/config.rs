@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::admin_ui::AdminUiConfig;
 use crate::socketio::{AllowedOrigins, Cors};
 
 /// Settings of the attendance server.
@@ -29,6 +30,8 @@ pub struct AppConfig {
     pub queue_per_socket: usize,
     /// Default lifetime of a check-in code.
     pub code_period_secs: u64,
+    /// The admin UI namespace (off by default).
+    pub admin_ui: AdminUiConfig,
 }
 
 impl Default for AppConfig {
@@ -44,6 +47,7 @@ impl Default for AppConfig {
             rate_burst: 200.0,
             queue_per_socket: 1024,
             code_period_secs: 30,
+            admin_ui: AdminUiConfig::default(),
         }
     }
 }

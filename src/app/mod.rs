@@ -93,8 +93,8 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
-        let io_config = SocketIoConfig::builder().cors(config.cors()).build();
-        let io = SocketIo::new(io_config);
+        let builder = SocketIoConfig::builder();
+        let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
@@ -166,6 +166,10 @@ impl App {
             socket.disconnect();
             return;
         };
+        // The socket's JSON data: what the admin UI and fetch_sockets show.
+        socket
+            .data()
+            .insert(json!({"userId": user.id, "name": user.name, "role": user.role.as_str()}));
         socket.join(&format!("user:{}", user.id));
         socket.join(&format!("role:{}", user.role.as_str()));
         let ctx = Arc::new(SocketCtx {

@@ -71,6 +71,9 @@ impl EngineHandler for SioHandler {
     type State = Arc<ConnState>;
 
     fn on_open(&self, conn: &Arc<Connection>) -> Arc<ConnState> {
+        if let Some(o) = self.server.observer() {
+            o.connection_opened(conn);
+        }
         let state = Arc::new(ConnState {
             inner: Mutex::new(ConnInner::default()),
             joined: Notify::new(),
@@ -98,6 +101,12 @@ impl EngineHandler for SioHandler {
     }
 
     fn on_message(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, msg: Message) {
+        if let Some(o) = self.server.observer() {
+            o.message_received(match &msg {
+                Message::Text(t) => t.len(),
+                Message::Binary(b) => b.len(),
+            });
+        }
         let packet = {
             let mut g = state.inner.lock();
             let r = g
@@ -118,7 +127,10 @@ impl EngineHandler for SioHandler {
         }
     }
 
-    fn on_close(&self, _conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+    fn on_close(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+        if let Some(o) = self.server.observer() {
+            o.connection_closed(conn, &reason);
+        }
         let reason = DisconnectReason::from_close(&reason);
         let slots = {
             let mut g = state.inner.lock();
@@ -131,6 +143,19 @@ impl EngineHandler for SioHandler {
                 s.closed(reason);
             }
         }
+    }
+
+    fn on_upgrade(&self, conn: &Arc<Connection>, state: &Arc<ConnState>) {
+        let Some(o) = self.server.observer() else {
+            return;
+        };
+        let sockets: Vec<Arc<Socket>> = (state.inner.lock().slots.values())
+            .filter_map(|slot| match slot {
+                NsSlot::Connected(s) => Some(s.clone()),
+                NsSlot::Connecting(_) => None,
+            })
+            .collect();
+        o.connection_upgraded(conn, &sockets);
     }
 }
 
@@ -304,6 +329,9 @@ fn finish_connect(state: &Arc<ConnState>, socket: Arc<Socket>, resume: Option<Re
         // The rooms include the socket's own.
         Some(r) => ns.adapter().resume(&socket, &r.rooms, r.missed, r.upto),
         None => socket.join(socket.id()),
+    }
+    if let Some(o) = ns.observer() {
+        o.socket_connected(&socket);
     }
     state.joined.notify_one();
     ns.run_connection_handler(socket.clone());

@@ -1,0 +1,82 @@
+//! Optional observers of what happens in the Socket.IO layer: connections
+//! opening, upgrading and closing, sockets connecting and disconnecting,
+//! room joins and leaves, events in and out, and packet counts.
+//!
+//! Why a trait of hooks rather than an event stream: a server without an
+//! observer (the default) pays one predictable branch on an `Option` at each
+//! hook and nothing else; in particular the broadcast loop is untouched (a
+//! broadcast reports its totals once, after the loop, never per recipient,
+//! unless the observer asks for per-socket events with
+//! [`Observer::wants_events`]). The observer decides what to do with a hook
+//! (count, queue, ignore); it must not block.
+//!
+//! Hooks are called with no lock of this layer held (a join is reported
+//! after the socket's room set is released, a broadcast after its loop),
+//! so an observer may call back into the server, e.g. broadcast to a
+//! namespace of its own (the `admin_ui` module does so through a task).
+//!
+//! Set with [`SocketIoConfigBuilder::observer`](super::SocketIoConfigBuilder::observer).
+
+use std::sync::Arc;
+
+use super::packet::Payload;
+use super::socket::{DisconnectReason, Socket};
+use crate::engine::{CloseReason, Connection};
+
+/// What an observer is told. Every method defaults to doing nothing.
+pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
+    /// An Engine.IO connection opened (before any namespace is joined).
+    fn connection_opened(&self, _conn: &Arc<Connection>) {}
+
+    /// A connection moved from long-polling to WebSocket; `sockets` are its
+    /// connected sockets.
+    fn connection_upgraded(&self, _conn: &Arc<Connection>, _sockets: &[Arc<Socket>]) {}
+
+    /// A connection closed (its sockets are disconnected right after).
+    fn connection_closed(&self, _conn: &Arc<Connection>, _reason: &CloseReason) {}
+
+    /// An Engine.IO message of `bytes` bytes arrived.
+    fn message_received(&self, _bytes: usize) {}
+
+    /// `packets` Socket.IO packets (events and acks) of `bytes` bytes in all
+    /// were queued for clients (a broadcast reports its recipients times its
+    /// size, once).
+    fn packets_sent(&self, _packets: usize, _bytes: usize) {}
+
+    /// A socket connected (it is in its own room; the connection handler
+    /// runs next).
+    fn socket_connected(&self, _socket: &Arc<Socket>) {}
+
+    /// A socket disconnected; `rooms` are the rooms it was in.
+    fn socket_disconnected(
+        &self,
+        _socket: &Arc<Socket>,
+        _reason: DisconnectReason,
+        _rooms: &[Arc<str>],
+    ) {
+    }
+
+    /// A socket joined `room`.
+    fn room_joined(&self, _socket: &Socket, _room: &str) {}
+
+    /// A socket left `room` (not reported for the rooms it leaves by
+    /// disconnecting: see [`Observer::socket_disconnected`]).
+    fn room_left(&self, _socket: &Socket, _room: &str) {}
+
+    /// Whether [`Observer::event_received`] and [`Observer::event_sent`]
+    /// should be called for namespace `ns` (default false: they cost a
+    /// pass over a broadcast's recipients).
+    fn wants_events(&self, _ns: &str) -> bool {
+        false
+    }
+
+    /// A client sent `event` (only when [`Observer::wants_events`]).
+    fn event_received(&self, _socket: &Arc<Socket>, _event: &str, _payload: &Payload) {}
+
+    /// `event` was sent to a socket, alone or by a broadcast (only when
+    /// [`Observer::wants_events`]).
+    fn event_sent(&self, _socket: &Arc<Socket>, _event: &str, _payload: &Payload) {}
+}
+
+/// The observer of a server, if any (`None`: every hook is one branch).
+pub type ObserverRef = Option<Arc<dyn Observer>>;
