@@ -40,6 +40,13 @@ pub(crate) struct Tracker {
     bytes_out: AtomicU64,
     /// (second in ms, type, sub-type) -> count.
     raw: Mutex<HashMap<(u64, &'static str, String), u64>>,
+    /// Development mode: connection id -> its sockets (namespace, id), for
+    /// `socket_updated` on upgrade. A socket's `socket_connected` and its
+    /// connection's upgrade are each queued under this lock, so the UI
+    /// never keeps a stale transport: either the upgrade came first and
+    /// `socket_connected` already says `websocket`, or `socket_updated`
+    /// follows it.
+    by_conn: Mutex<HashMap<String, Vec<(String, String)>>>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -63,6 +70,7 @@ impl Tracker {
             packets_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             raw: Mutex::new(HashMap::new()),
+            by_conn: Mutex::new(HashMap::new()),
         }
     }
 
@@ -155,13 +163,14 @@ impl Observer for Tracker {
         }
     }
 
-    fn connection_upgraded(&self, _conn: &Arc<Connection>, sockets: &[Arc<Socket>]) {
+    fn connection_upgraded(&self, conn: &Arc<Connection>) {
         self.polling.fetch_sub(1, Ordering::Relaxed);
         if !self.development {
             return;
         }
-        for s in sockets {
-            let update = json!({"id": s.id(), "nsp": s.ns().name(), "transport": "websocket"});
+        let by_conn = self.by_conn.lock();
+        for (ns, id) in by_conn.get(conn.id()).into_iter().flatten() {
+            let update = json!({"id": id, "nsp": ns, "transport": "websocket"});
             self.notify("socket_updated", vec![update], Vec::new());
         }
     }
@@ -169,6 +178,9 @@ impl Observer for Tracker {
     fn connection_closed(&self, conn: &Arc<Connection>, reason: &CloseReason) {
         let reason = DisconnectReason::from_close(reason).to_string();
         self.count_raw("rawDisconnection", reason);
+        if self.development {
+            self.by_conn.lock().remove(conn.id());
+        }
         if conn.transport() == TransportKind::Polling {
             self.polling.fetch_sub(1, Ordering::Relaxed);
         }
@@ -186,10 +198,17 @@ impl Observer for Tracker {
     }
 
     fn socket_connected(&self, socket: &Arc<Socket>) {
-        if self.development {
-            let args = vec![local_socket(socket), Self::timestamp()];
-            self.notify("socket_connected", args, Vec::new());
+        if !self.development {
+            return;
         }
+        let mut by_conn = self.by_conn.lock();
+        let entry = (socket.ns().name().to_string(), socket.id().to_string());
+        by_conn
+            .entry(socket.conn().id().to_string())
+            .or_default()
+            .push(entry);
+        let args = vec![local_socket(socket), Self::timestamp()];
+        self.notify("socket_connected", args, Vec::new());
     }
 
     fn socket_disconnected(
@@ -202,6 +221,9 @@ impl Observer for Tracker {
             return;
         }
         let (ns, id) = (socket.ns().name(), socket.id());
+        if let Some(list) = self.by_conn.lock().get_mut(socket.conn().id()) {
+            list.retain(|(n, i)| !(n == ns && i == id));
+        }
         let args = vec![
             json!(ns),
             json!(id),

@@ -145,17 +145,10 @@ impl EngineHandler for SioHandler {
         }
     }
 
-    fn on_upgrade(&self, conn: &Arc<Connection>, state: &Arc<ConnState>) {
-        let Some(o) = self.server.observer() else {
-            return;
-        };
-        let sockets: Vec<Arc<Socket>> = (state.inner.lock().slots.values())
-            .filter_map(|slot| match slot {
-                NsSlot::Connected(s) => Some(s.clone()),
-                NsSlot::Connecting(_) => None,
-            })
-            .collect();
-        o.connection_upgraded(conn, &sockets);
+    fn on_upgrade(&self, conn: &Arc<Connection>, _state: &Arc<ConnState>) {
+        if let Some(o) = self.server.observer() {
+            o.connection_upgraded(conn);
+        }
     }
 }
 

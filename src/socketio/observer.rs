@@ -28,9 +28,8 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
     /// An Engine.IO connection opened (before any namespace is joined).
     fn connection_opened(&self, _conn: &Arc<Connection>) {}
 
-    /// A connection moved from long-polling to WebSocket; `sockets` are its
-    /// connected sockets.
-    fn connection_upgraded(&self, _conn: &Arc<Connection>, _sockets: &[Arc<Socket>]) {}
+    /// A connection moved from long-polling to WebSocket.
+    fn connection_upgraded(&self, _conn: &Arc<Connection>) {}
 
     /// A connection closed (its sockets are disconnected right after).
     fn connection_closed(&self, _conn: &Arc<Connection>, _reason: &CloseReason) {}
