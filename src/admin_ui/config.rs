@@ -284,30 +284,18 @@ mod tests {
     #[test]
     fn refuses_bad_switches() {
         use AdminUiConfigError as E;
-        assert_eq!(
-            AdminUiConfig::parse("on", "", "", "").unwrap_err(),
-            E::Access
-        );
-        assert_eq!(
-            AdminUiConfig::parse(":x", "", "", "").unwrap_err(),
-            E::Access
-        );
-        assert_eq!(
-            AdminUiConfig::parse("admin:secret", "", "", "").unwrap_err(),
-            E::Hash
-        );
-        assert_eq!(
-            AdminUiConfig::parse("open", "dev", "", "").unwrap_err(),
-            E::Mode
-        );
-        assert_eq!(
-            AdminUiConfig::parse("open", "", "admin", "").unwrap_err(),
-            E::Namespace
-        );
-        assert_eq!(
-            AdminUiConfig::parse("open", "", "/", "").unwrap_err(),
-            E::Namespace
-        );
+        let cases = [
+            (["on", "", ""], E::Access),
+            ([":x", "", ""], E::Access),
+            (["admin:secret", "", ""], E::Hash),
+            (["open", "dev", ""], E::Mode),
+            (["open", "", "admin"], E::Namespace),
+            (["open", "", "/"], E::Namespace),
+        ];
+        for ([access, mode, ns], want) in cases {
+            let got = AdminUiConfig::parse(access, mode, ns, "").unwrap_err();
+            assert_eq!(got, want, "{access} {mode} {ns}");
+        }
     }
 
     #[test]
