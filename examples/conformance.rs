@@ -13,7 +13,10 @@
 //! `socket.io-msgpack-parser`; default `json`, anything else is refused at
 //! startup). `DEFLATE=1` (permessage-deflate for WebSocket
 //! clients that offer it, packets of at least `DEFLATE_THRESHOLD` bytes
-//! compressed, default 1024). maxPayload 1,000,000, connect timeout 1000 ms,
+//! compressed, default 1024). `ADMIN_UI` (`off` by default, `open`, or
+//! `USER:BCRYPT_HASH`), `ADMIN_UI_MODE`, `ADMIN_UI_NAMESPACE`,
+//! `ADMIN_UI_ORIGIN`, `ADMIN_UI_SESSION_KEY`: the admin UI namespace (SPEC.md
+//! §3.12). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -25,7 +28,7 @@
 //! the socket; `set-data` (value) -> stores it as the socket's data (the JSON
 //! value recovery keeps), ack `true`; `get-data` -> ack with the socket's data
 //! (`null` if none). Namespace `/custom`: emits `auth` on connection. Other
-//! namespaces are refused with `Invalid namespace`.
+//! namespaces (but the admin UI's, when on) are refused with `Invalid namespace`.
 
 mod common;
 
