@@ -133,6 +133,7 @@ impl LocalAdapter {
     /// Reports a broadcast of `frames` to `n` sockets of this node to the
     /// observer, if any: once for the totals, and per recipient only when
     /// the observer wants events of this namespace.
+    #[inline]
     fn report_sent(
         &self,
         packet: &EventPacket<'_>,
