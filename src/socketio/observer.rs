@@ -79,3 +79,100 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
 
 /// The observer of a server, if any (`None`: every hook is one branch).
 pub type ObserverRef = Option<Arc<dyn Observer>>;
+
+/// Several observers as one: each hook goes to every observer, in the order
+/// they were set (per-socket events only to those that want them).
+#[derive(Debug)]
+pub(crate) struct Fanout(pub(crate) Vec<Arc<dyn Observer>>);
+
+impl Fanout {
+    /// `first` and `then` as one observer (flattening earlier fan-outs is
+    /// not needed: a chain of two-element fan-outs calls each hook once).
+    pub(crate) fn of(first: Arc<dyn Observer>, then: Arc<dyn Observer>) -> Arc<dyn Observer> {
+        Arc::new(Fanout(vec![first, then]))
+    }
+}
+
+impl Observer for Fanout {
+    fn connection_opened(&self, conn: &Arc<Connection>) {
+        self.0.iter().for_each(|o| o.connection_opened(conn))
+    }
+    fn connection_upgraded(&self, conn: &Arc<Connection>) {
+        self.0.iter().for_each(|o| o.connection_upgraded(conn))
+    }
+    fn connection_closed(&self, conn: &Arc<Connection>, reason: &CloseReason) {
+        self.0
+            .iter()
+            .for_each(|o| o.connection_closed(conn, reason))
+    }
+    fn message_received(&self, bytes: usize) {
+        self.0.iter().for_each(|o| o.message_received(bytes))
+    }
+    fn packets_sent(&self, packets: usize, bytes: usize) {
+        self.0.iter().for_each(|o| o.packets_sent(packets, bytes))
+    }
+    fn socket_connected(&self, socket: &Arc<Socket>) {
+        self.0.iter().for_each(|o| o.socket_connected(socket))
+    }
+    fn socket_disconnected(
+        &self,
+        socket: &Arc<Socket>,
+        reason: DisconnectReason,
+        rooms: &[Arc<str>],
+    ) {
+        self.0
+            .iter()
+            .for_each(|o| o.socket_disconnected(socket, reason, rooms))
+    }
+    fn room_joined(&self, socket: &Socket, room: &str) {
+        self.0.iter().for_each(|o| o.room_joined(socket, room))
+    }
+    fn room_left(&self, socket: &Socket, room: &str) {
+        self.0.iter().for_each(|o| o.room_left(socket, room))
+    }
+    fn wants_events(&self, ns: &str) -> bool {
+        self.0.iter().any(|o| o.wants_events(ns))
+    }
+    fn event_received(&self, socket: &Arc<Socket>, event: &str, payload: &Payload) {
+        let ns = socket.ns().name();
+        for o in self.0.iter().filter(|o| o.wants_events(ns)) {
+            o.event_received(socket, event, payload);
+        }
+    }
+    fn event_sent(&self, socket: &Arc<Socket>, event: &str, payload: &Payload) {
+        let ns = socket.ns().name();
+        for o in self.0.iter().filter(|o| o.wants_events(ns)) {
+            o.event_sent(socket, event, payload);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize, bool);
+
+    impl Observer for Count {
+        fn message_received(&self, bytes: usize) {
+            self.0.fetch_add(bytes, Ordering::Relaxed);
+        }
+        fn wants_events(&self, _ns: &str) -> bool {
+            self.1
+        }
+    }
+
+    #[test]
+    fn a_fanout_tells_every_observer() {
+        let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let both = Fanout::of(a.clone(), b.clone());
+        both.message_received(3);
+        assert_eq!(a.0.load(Ordering::Relaxed), 3);
+        assert_eq!(b.0.load(Ordering::Relaxed), 3);
+        assert!(!both.wants_events("/"));
+        let eager = Arc::new(Count(AtomicUsize::new(0), true));
+        assert!(Fanout::of(both, eager).wants_events("/"));
+    }
+}

@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
-use super::observer::{Observer, ObserverRef};
+use super::observer::{Fanout, Observer, ObserverRef};
 use super::packet::{Limits, Parser};
 use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
@@ -183,10 +183,14 @@ impl SocketIoConfigBuilder {
         self.adapter = factory;
         self
     }
-    /// Sets the [`Observer`] told of connections, sockets, rooms and
-    /// events (default none, which costs one branch per hook).
+    /// Adds an [`Observer`] told of connections, sockets, rooms and
+    /// events (default none, which costs one branch per hook). Observers
+    /// added one after another are all told, in that order.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
+        self.observer = Some(match self.observer.take() {
+            Some(first) => Fanout::of(first, observer),
+            None => observer,
+        });
         self
     }
     /// Finishes the configuration.
