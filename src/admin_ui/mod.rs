@@ -169,6 +169,7 @@ impl AdminUi {
         }
     }
 
+    /// The `supportedFeatures` of `config`.
     fn features(&self) -> Vec<&'static str> {
         let mut f = vec![
             "EMIT",
@@ -178,8 +179,8 @@ impl AdminUi {
             "MJOIN",
             "MLEAVE",
             "MDISCONNECT",
+            "AGGREGATED_EVENTS",
         ];
-        f.push("AGGREGATED_EVENTS");
         if self.inner.config.mode == Mode::Development {
             f.push("ALL_EVENTS");
         }
