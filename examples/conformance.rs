@@ -13,7 +13,10 @@
 //! `socket.io-msgpack-parser`; default `json`, anything else is refused at
 //! startup). `DEFLATE=1` (permessage-deflate for WebSocket
 //! clients that offer it, packets of at least `DEFLATE_THRESHOLD` bytes
-//! compressed, default 1024). maxPayload 1,000,000, connect timeout 1000 ms,
+//! compressed, default 1024). `ADMIN_UI` (`off` by default, `open`, or
+//! `USER:BCRYPT_HASH`), `ADMIN_UI_MODE`, `ADMIN_UI_NAMESPACE`,
+//! `ADMIN_UI_ORIGIN`, `ADMIN_UI_SESSION_KEY`: the admin UI namespace (SPEC.md
+//! §3.12). maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -25,7 +28,7 @@
 //! the socket; `set-data` (value) -> stores it as the socket's data (the JSON
 //! value recovery keeps), ack `true`; `get-data` -> ack with the socket's data
 //! (`null` if none). Namespace `/custom`: emits `auth` on connection. Other
-//! namespaces are refused with `Invalid namespace`.
+//! namespaces (but the admin UI's, when on) are refused with `Invalid namespace`.
 
 mod common;
 
@@ -35,7 +38,7 @@ use std::time::Duration;
 use rollcall::engine::{Cors, Deflate, DirectWrites};
 use rollcall::socketio::{
     NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
-    SocketIo, SocketIoConfig,
+    SocketIoConfig,
 };
 use serde_json::Value;
 
@@ -161,6 +164,29 @@ fn main_namespace() -> NamespaceSetup {
         })
 }
 
+/// The admin UI namespace from `ADMIN_UI` (`off`, the default; `open`;
+/// `USER:BCRYPT_HASH`), `ADMIN_UI_MODE`, `ADMIN_UI_NAMESPACE` and
+/// `ADMIN_UI_ORIGIN`; a bad value stops the server at startup.
+fn admin_ui() -> std::io::Result<rollcall::admin_ui::AdminUiConfig> {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    rollcall::admin_ui::AdminUiConfig::parse(
+        &var("ADMIN_UI"),
+        &var("ADMIN_UI_MODE"),
+        &var("ADMIN_UI_NAMESPACE"),
+        &var("ADMIN_UI_ORIGIN"),
+    )
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
+}
+
+/// The key of the admin UI's session ids: `ADMIN_UI_SESSION_KEY`, else
+/// random (session ids then last as long as the process).
+fn admin_key() -> Vec<u8> {
+    match std::env::var("ADMIN_UI_SESSION_KEY") {
+        Ok(k) if !k.is_empty() => k.into_bytes(),
+        _ => rollcall::util::random_id(32).into_bytes(),
+    }
+}
+
 /// The packet format from `PARSER`.
 fn parser() -> std::io::Result<Parser> {
     match std::env::var("PARSER").as_deref() {
@@ -180,7 +206,6 @@ async fn main() -> std::io::Result<()> {
             e.ping_interval(env_ms("PING_INTERVAL", 300))
                 .ping_timeout(env_ms("PING_TIMEOUT", 200))
                 .max_payload(1_000_000)
-                .cors(Cors::any())
                 .direct_writes(direct_writes())
                 .per_message_deflate(deflate())
         })
@@ -203,7 +228,7 @@ async fn main() -> std::io::Result<()> {
             config = config.recovery_log(log);
         }
     }
-    let io = SocketIo::new(config.build());
+    let io = rollcall::admin_ui::socket_io(&admin_ui()?, &admin_key(), config, Cors::any());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
     let listener = common::bind_from_env(3000).await?;

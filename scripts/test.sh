@@ -22,12 +22,12 @@ fi
 if ! python3 -c 'import socketio, websocket, requests, pytest, msgpack' 2>/dev/null; then
   python3 -m pip install -q -r tests/python/requirements.txt || status=1
 fi
-# Chromium for the browser interop test (tests/node/chromium_deflate.test.mjs
-# is skipped, saying so, when it cannot be installed).
+# Chromium for the browser interop tests (tests/node/chromium_*.test.mjs are
+# skipped, saying so, when it cannot be installed; CHROMIUM_REQUIRED=1 fails them).
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 ||
-    echo "chromium could not be installed: the browser interop test will be skipped"
+    echo "chromium could not be installed: the browser interop tests will be skipped"
 fi
 
 step "cargo build (binaries and examples)"

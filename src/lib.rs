@@ -8,6 +8,8 @@
 //! - [`http`]: the accept loop and HTTP plumbing;
 //! - [`engine`]: Engine.IO sessions, long-polling and WebSocket transports;
 //! - [`socketio`]: Socket.IO packets, namespaces, sockets, rooms, broadcasts;
+//! - [`admin_ui`]: the `@socket.io/admin-ui` server protocol, an optional
+//!   namespace on any [`socketio`] server (knows nothing of the application);
 //! - [`app`]: the attendance application (events, auth, HTTP API);
 //! - [`store`]: the sled store the application keeps its state in.
 //!
@@ -15,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_ui;
 pub mod app;
 pub mod engine;
 pub mod http;

@@ -111,6 +111,8 @@ struct ServeArgs {
     /// Sessions, tokens, authenticate-after-connect, messaging.
     #[command(flatten)]
     platform_b: PlatformBConfig,
+    #[command(flatten)]
+    admin_ui: rollcall::admin_ui::AdminUiArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -310,6 +312,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         queue_per_socket: 1024,
         code_period_secs: args.code_secs.max(5),
         platform_b: args.platform_b,
+        admin_ui: args.admin_ui.config()?,
     };
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;

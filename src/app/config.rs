@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::admin_ui::AdminUiConfig;
 use crate::socketio::{AllowedOrigins, Cors};
 
 /// Settings of the attendance server.
@@ -31,6 +32,8 @@ pub struct AppConfig {
     pub code_period_secs: u64,
     /// Sessions, tokens, authenticate-after-connect and messaging (§4.16).
     pub platform_b: super::PlatformBConfig,
+    /// The admin UI namespace (off by default).
+    pub admin_ui: AdminUiConfig,
 }
 
 impl Default for AppConfig {
@@ -47,6 +50,7 @@ impl Default for AppConfig {
             queue_per_socket: 1024,
             code_period_secs: 30,
             platform_b: Default::default(),
+            admin_ui: AdminUiConfig::default(),
         }
     }
 }

@@ -140,6 +140,9 @@ impl App {
                 .or_insert_with(|| self.keys.issue_device(new))
                 .clone();
             s.data().insert(shared.clone());
+            if s.data().get::<Value>().is_some() {
+                s.data().insert(super::socket_json(new));
+            }
             if let Some(d) = device {
                 *d.jti.lock() = Some(jti);
             }

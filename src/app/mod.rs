@@ -103,8 +103,8 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
-        let io_config = SocketIoConfig::builder().cors(config.cors()).build();
-        let io = SocketIo::new(io_config);
+        let builder = SocketIoConfig::builder();
+        let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
@@ -189,6 +189,7 @@ impl App {
     /// Sets up an authenticated socket of `/`: its rooms, its request
     /// pipeline, its disconnect handler.
     fn setup_socket(self: &Arc<Self>, socket: Arc<Socket>, user: &User) {
+        socket.data().insert(socket_json(user));
         socket.join(&format!("user:{}", user.id));
         socket.join(&format!("role:{}", user.role.as_str()));
         after_connect::register_authenticate(self, &socket);
@@ -283,6 +284,11 @@ fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &A
     if let Some(ack) = ack {
         let _ = ack.send(Payload::one(error_json(e)));
     }
+}
+
+/// A socket's JSON data: what the admin UI and `fetch_sockets` show of it.
+pub(crate) fn socket_json(user: &User) -> Value {
+    json!({"userId": user.id, "name": user.name, "role": user.role.as_str()})
 }
 
 /// The authentication middleware: the JWT from `auth.token` or an

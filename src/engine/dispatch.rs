@@ -35,6 +35,9 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_message(&self, conn: &Arc<Connection>, state: &Self::State, msg: Message);
     /// The session ended.
     fn on_close(&self, conn: &Arc<Connection>, state: &Self::State, reason: CloseReason);
+    /// The session moved from long-polling to WebSocket (the upgrade
+    /// completed). Default: nothing.
+    fn on_upgrade(&self, _conn: &Arc<Connection>, _state: &Self::State) {}
 }
 
 /// A session as the engine keeps it: the connection and the handler's state
@@ -158,5 +161,10 @@ impl<H: EngineHandler> SessionLink for Link<H> {
 
     fn on_packet(&self, packet: Packet) -> bool {
         handle_packet(&self.engine, &self.session, packet)
+    }
+
+    fn on_upgraded(&self) {
+        let s = &self.session;
+        self.engine.handler().on_upgrade(&s.conn, &s.state);
     }
 }

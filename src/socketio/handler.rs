@@ -71,6 +71,9 @@ impl EngineHandler for SioHandler {
     type State = Arc<ConnState>;
 
     fn on_open(&self, conn: &Arc<Connection>) -> Arc<ConnState> {
+        if let Some(o) = self.server.observer() {
+            o.connection_opened(conn);
+        }
         let state = Arc::new(ConnState {
             inner: Mutex::new(ConnInner::default()),
             joined: Notify::new(),
@@ -98,6 +101,12 @@ impl EngineHandler for SioHandler {
     }
 
     fn on_message(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, msg: Message) {
+        if let Some(o) = self.server.observer() {
+            o.message_received(match &msg {
+                Message::Text(t) => t.len(),
+                Message::Binary(b) => b.len(),
+            });
+        }
         let packet = {
             let mut g = state.inner.lock();
             let r = g
@@ -118,7 +127,10 @@ impl EngineHandler for SioHandler {
         }
     }
 
-    fn on_close(&self, _conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+    fn on_close(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
+        if let Some(o) = self.server.observer() {
+            o.connection_closed(conn, &reason);
+        }
         let reason = DisconnectReason::from_close(&reason);
         let slots = {
             let mut g = state.inner.lock();
@@ -130,6 +142,12 @@ impl EngineHandler for SioHandler {
             if let NsSlot::Connected(s) = slot {
                 s.closed(reason);
             }
+        }
+    }
+
+    fn on_upgrade(&self, conn: &Arc<Connection>, _state: &Arc<ConnState>) {
+        if let Some(o) = self.server.observer() {
+            o.connection_upgraded(conn);
         }
     }
 }
@@ -304,6 +322,9 @@ fn finish_connect(state: &Arc<ConnState>, socket: Arc<Socket>, resume: Option<Re
         // The rooms include the socket's own.
         Some(r) => ns.adapter().resume(&socket, &r.rooms, r.missed, r.upto),
         None => socket.join(socket.id()),
+    }
+    if let Some(o) = ns.observer() {
+        o.socket_connected(&socket);
     }
     state.joined.notify_one();
     ns.run_connection_handler(socket.clone());

@@ -11,6 +11,8 @@
 //!   the default [`LocalAdapter`] holds this node's rooms, the encode-once
 //!   broadcast loop and the recovery store;
 //! - `rooms`: the lock-sharded room registry;
+//! - `observer`: optional hooks ([`Observer`]) told of connections,
+//!   sockets, rooms and events (the admin UI protocol uses them);
 //! - `broadcast`: the builder of broadcasts (rooms, exclusions, volatile,
 //!   local, acks), each a call to the adapter;
 //! - `recovery`: connection state recovery storage, in memory or in a
@@ -23,6 +25,7 @@ pub mod adapter;
 mod broadcast;
 mod handler;
 mod namespace;
+mod observer;
 pub mod packet;
 mod recovery;
 mod rooms;
@@ -39,6 +42,7 @@ pub use handler::SioHandler;
 pub use namespace::{
     BoxFuture, ConnectError, ConnectionHandler, Middleware, Namespace, NamespaceSetup,
 };
+pub use observer::{Observer, ObserverRef};
 pub use packet::{Limits, Parser, Payload};
 pub use recovery::{RecoveryConfig, RecoveryError, RecoveryLog, RecoveryLogOptions};
 pub use rooms::{Members, Room, RoomRegistry};

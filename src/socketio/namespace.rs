@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::adapter::{AckAggregate, Adapter, EventPacket, ServerAck};
 use super::broadcast::BroadcastOperator;
+use super::observer::{Observer, ObserverRef};
 use super::packet::{Parser, Payload};
 use super::recovery::RecoveryConfig;
 use super::rooms::{Room, RoomRegistry};
@@ -112,6 +113,7 @@ pub struct Namespace {
     adapter: Arc<dyn Adapter>,
     recovery: Option<RecoveryConfig>,
     parser: Parser,
+    observer: ObserverRef,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -144,14 +146,24 @@ impl Namespace {
         adapter: Arc<dyn Adapter>,
         recovery: Option<RecoveryConfig>,
         parser: Parser,
+        observer: ObserverRef,
     ) -> Self {
+        if let Some(o) = &observer {
+            adapter.local().set_observer(o.clone());
+        }
         Namespace {
             name: name.to_string(),
             setup,
             adapter,
             recovery,
             parser,
+            observer,
         }
+    }
+
+    /// The server's observer, if one is set.
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.as_ref()
     }
 
     /// The namespace name (`/` for the main namespace).

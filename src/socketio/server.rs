@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 
 use super::adapter::{AdapterFactory, AdapterInit};
 use super::namespace::{Namespace, NamespaceSetup};
+use super::observer::{Fanout, Observer, ObserverRef};
 use super::packet::{Limits, Parser};
 use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
@@ -42,6 +43,8 @@ pub struct SocketIoConfig {
     pub connect_buffer: ConnectBufferLimit,
     /// Builds each namespace's adapter (default: [`AdapterFactory::local`]).
     pub adapter: AdapterFactory,
+    /// Told of connections, sockets, rooms and events (default none).
+    pub observer: ObserverRef,
 }
 
 /// Bounds the packets a connection may send for a namespace whose CONNECT
@@ -82,6 +85,7 @@ impl SocketIoConfig {
             recovery_log: None,
             connect_buffer: ConnectBufferLimit::default(),
             adapter: AdapterFactory::local(),
+            observer: None,
         }
     }
 }
@@ -110,6 +114,7 @@ pub struct SocketIoConfigBuilder {
     recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
+    observer: ObserverRef,
 }
 
 impl SocketIoConfigBuilder {
@@ -178,6 +183,16 @@ impl SocketIoConfigBuilder {
         self.adapter = factory;
         self
     }
+    /// Adds an [`Observer`] told of connections, sockets, rooms and
+    /// events (default none, which costs one branch per hook). Observers
+    /// added one after another are all told, in that order.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(match self.observer.take() {
+            Some(first) => Fanout::of(first, observer),
+            None => observer,
+        });
+        self
+    }
     /// Finishes the configuration.
     pub fn build(self) -> SocketIoConfig {
         SocketIoConfig {
@@ -189,6 +204,7 @@ impl SocketIoConfigBuilder {
             recovery_log: self.recovery_log,
             connect_buffer: self.connect_buffer,
             adapter: self.adapter,
+            observer: self.observer,
         }
     }
 }
@@ -206,6 +222,7 @@ pub(crate) struct ServerInner {
     recovery_log: Option<RecoveryLog>,
     connect_buffer: ConnectBufferLimit,
     adapter: AdapterFactory,
+    observer: ObserverRef,
     namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
     /// Set by [`SocketIo::shutdown`]: CONNECTs are refused from then on.
@@ -233,6 +250,10 @@ impl ServerInner {
         self.connect_buffer
     }
 
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.observer.as_ref()
+    }
+
     /// A namespace `name` with its own adapter.
     fn new_namespace(&self, name: &str, setup: NamespaceSetup) -> Arc<Namespace> {
         let init = AdapterInit {
@@ -247,6 +268,7 @@ impl ServerInner {
             self.adapter.build(&init),
             self.recovery,
             self.parser,
+            self.observer.clone(),
         ))
     }
 
@@ -307,6 +329,7 @@ impl SocketIo {
             recovery_log: config.recovery_log,
             connect_buffer: config.connect_buffer,
             adapter: config.adapter,
+            observer: config.observer,
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
@@ -345,6 +368,11 @@ impl SocketIo {
     /// The namespace `name`, if registered (or already created dynamically).
     pub fn of(&self, name: &str) -> Option<Arc<Namespace>> {
         self.inner.namespaces.read().get(name).cloned()
+    }
+
+    /// Every namespace registered or created so far.
+    pub fn namespaces(&self) -> Vec<Arc<Namespace>> {
+        self.inner.namespaces.read().values().cloned().collect()
     }
 
     /// Number of connected clients (Engine.IO sessions).

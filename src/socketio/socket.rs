@@ -16,7 +16,7 @@ use super::handler::ConnState;
 use super::namespace::Namespace;
 use super::packet::{Packet, PacketKind, Payload};
 use super::rooms::Room;
-use crate::engine::{CloseReason, Connection, HandshakeInfo, SendError};
+use crate::engine::{CloseReason, Connection, Frame, HandshakeInfo, SendError};
 
 /// Handles an event: the socket, the arguments, and the ack to answer with
 /// when the client asked for one.
@@ -135,6 +135,7 @@ impl AckSender {
     pub fn send(self, payload: Payload) -> Result<(), SendError> {
         let ns = &self.socket.ns;
         let enc = ns.parser().encode_ack(ns.name(), self.id, &payload);
+        self.socket.report_sent(None, &enc.frames);
         self.socket.conn.send_many(&enc.frames)
     }
 }
@@ -297,7 +298,19 @@ impl Socket {
             .ns
             .parser()
             .encode_event(self.ns.name(), event, payload, None, None);
+        self.report_sent(Some((event, payload)), &enc.frames);
         self.conn.send_many(&enc.frames)
+    }
+
+    /// Tells the observer, if any, of a packet sent to this socket alone.
+    fn report_sent(self: &Arc<Self>, event: Option<(&str, &Payload)>, frames: &[Frame]) {
+        let Some(o) = self.ns.observer() else { return };
+        o.packets_sent(1, frames.iter().map(Frame::len).sum());
+        if let Some((event, payload)) = event {
+            if o.wants_events(self.ns.name()) {
+                o.event_sent(self, event, payload);
+            }
+        }
     }
 
     /// Sends an event and waits for the client's acknowledgement.
@@ -313,6 +326,7 @@ impl Socket {
             .ns
             .parser()
             .encode_event(self.ns.name(), event, payload, Some(id), None);
+        self.report_sent(Some((event, payload)), &enc.frames);
         if let Err(e) = self.conn.send_many(&enc.frames) {
             self.forget_ack(id);
             return Err(e.into());
@@ -350,6 +364,10 @@ impl Socket {
         let mut rooms = self.rooms.lock();
         if self.connected() && rooms.insert(room.clone()) {
             self.ns.adapter().add_all(self, std::slice::from_ref(&room));
+            drop(rooms);
+            if let Some(o) = self.ns.observer() {
+                o.room_joined(self, &room);
+            }
         }
     }
 
@@ -358,6 +376,10 @@ impl Socket {
         let mut rooms = self.rooms.lock();
         if rooms.remove(room) {
             self.ns.adapter().del(&self.id, room);
+            drop(rooms);
+            if let Some(o) = self.ns.observer() {
+                o.room_left(self, room);
+            }
         }
     }
 
@@ -400,6 +422,11 @@ impl Socket {
                 let name = packet.event_name().unwrap_or_default();
                 let id = packet.id;
                 let payload = packet.into_payload();
+                if let Some(o) = self.ns.observer() {
+                    if o.wants_events(self.ns.name()) {
+                        o.event_received(self, &name, &payload);
+                    }
+                }
                 let ack = id.map(|id| AckSender {
                     socket: self.clone(),
                     id,
@@ -460,6 +487,9 @@ impl Socket {
             rooms
         };
         self.acks.lock().clear();
+        if let Some(o) = self.ns.observer() {
+            o.socket_disconnected(self, reason, &rooms);
+        }
         if reason.is_recoverable() {
             if let Some(session) = self.session(rooms) {
                 self.ns.adapter().persist_session(session);

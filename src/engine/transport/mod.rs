@@ -22,4 +22,7 @@ pub(crate) trait SessionLink: Send + Sync + 'static {
     /// Hands a packet from the active WebSocket to the engine; returns false
     /// once the session is closed.
     fn on_packet(&self, packet: Packet) -> bool;
+    /// Tells the engine's handler that the upgrade to this WebSocket
+    /// completed (once per session, after the switch).
+    fn on_upgraded(&self);
 }

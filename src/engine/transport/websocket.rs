@@ -287,9 +287,12 @@ pub(crate) async fn run<L: SessionLink>(link: L, up: Accepted, probing: bool) {
                 on_active_event(&link, event, &mut ctrl)
             } else {
                 let step = on_probe_event(conn, event, &mut ctrl, &mut active);
-                if let (Some(t), true) = (threshold, active) {
-                    // Upgraded: before the first write of the session's queue.
-                    conn.use_deflate(t);
+                if active {
+                    if let Some(t) = threshold {
+                        // Upgraded: before the first write of the session's queue.
+                        conn.use_deflate(t);
+                    }
+                    link.on_upgraded();
                 }
                 step
             };

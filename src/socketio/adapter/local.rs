@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -14,6 +14,7 @@ use super::{
     AckAggregate, AdapterInit, BroadcastOptions, EventPacket, FetchedSocket, Restored, Session,
 };
 use crate::engine::Frame;
+use crate::socketio::observer::Observer;
 use crate::socketio::packet::{Parser, Payload};
 use crate::socketio::recovery::RecoveryStore;
 use crate::socketio::rooms::{Members, Room, RoomRegistry};
@@ -93,6 +94,9 @@ pub struct LocalAdapter {
     parser: Parser,
     ack_ids: AtomicU64,
     server_handlers: RwLock<HashMap<String, ServerEventHandler>>,
+    /// Told of what broadcasts send (set once by the namespace; unset: one
+    /// branch per broadcast).
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for LocalAdapter {
@@ -118,6 +122,30 @@ impl LocalAdapter {
             parser: init.parser,
             ack_ids: AtomicU64::new(0),
             server_handlers: RwLock::new(HashMap::new()),
+            observer: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Reports a broadcast of `frames` to `n` sockets of this node to the
+    /// observer, if any: once for the totals, and per recipient only when
+    /// the observer wants events of this namespace.
+    #[inline]
+    fn report_sent(
+        &self,
+        packet: &EventPacket<'_>,
+        opts: &BroadcastOptions,
+        n: usize,
+        frames: &[Frame],
+    ) {
+        let Some(o) = self.observer.get() else { return };
+        let bytes: usize = frames.iter().map(Frame::len).sum();
+        o.packets_sent(n, n * bytes);
+        if o.wants_events(&self.name) {
+            self.for_each(opts, |s| o.event_sent(s, packet.event, packet.payload));
         }
     }
 
@@ -254,7 +282,7 @@ impl LocalAdapter {
         );
         // With recovery on, a broadcast holds the recovery gate from its
         // store to its last delivery (see `resume`); without, no lock.
-        let _gate = match (offset, &self.recovery) {
+        let gate = match (offset, &self.recovery) {
             (Some((seq, _)), Some(rec)) => {
                 let gate = rec.broadcasting();
                 rec.store(
@@ -277,6 +305,8 @@ impl LocalAdapter {
                 let _ = s.conn().send_many(frames);
             }
         });
+        drop(gate);
+        self.report_sent(packet, opts, n, frames);
         n
     }
 
@@ -296,6 +326,7 @@ impl LocalAdapter {
                 s.forget_ack(id);
             }
         });
+        self.report_sent(packet, opts, waiting.len(), &enc.frames);
         LocalAcks { id, waiting }
     }
 
