@@ -5,6 +5,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod platform_args;
+
 use clap::{Args, Parser, Subcommand};
 use rollcall::app::auth::hash_password;
 use rollcall::app::{api, App, AppConfig};
@@ -108,6 +110,8 @@ struct ServeArgs {
     /// Lifetime of issued tokens in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 86_400)]
     token_ttl_secs: u64,
+    #[command(flatten)]
+    platform: platform_args::PlatformArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,7 +294,7 @@ impl ServeArgs {
 fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     let store = open_store(c)?;
     let secret = secret(c)?;
-    let config = AppConfig {
+    let mut config = AppConfig {
         data_dir: c.data_dir.clone(),
         client_urls: args
             .client_url
@@ -306,7 +310,9 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         rate_burst: args.rate_burst.max(1.0),
         queue_per_socket: 1024,
         code_period_secs: args.code_secs.max(5),
+        ..AppConfig::default()
     };
+    args.platform.apply(&mut config, &c.data_dir)?;
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -314,13 +320,16 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
+        let (served_app, served_io) = (app.clone(), io.clone());
         let server = rollcall::http::serve(listener, move |req, addr| {
-            api::route(app.clone(), io.clone(), req, addr)
+            api::route(served_app.clone(), served_io.clone(), req, addr)
         });
         tokio::select! {
             _ = server => {}
             _ = shutdown_signal() => tracing::info!("shutting down"),
         }
+        // The accept loop is gone; tell every socket, drain, close (SPEC.md §4.20).
+        app.graceful_shutdown(&io, "server shutting down").await?;
         store.flush_blocking()?;
         Ok::<_, Box<dyn std::error::Error>>(())
     })

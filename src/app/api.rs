@@ -1,5 +1,6 @@
 //! The HTTP routes beside the Socket.IO endpoint: login, registration,
-//! health, and a session's attendance as CSV.
+//! health, and a session's attendance as CSV; the platform routes are in
+//! `platform` (SPEC.md §4.16–§4.19).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use super::{App, ErrorCode};
 use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
+
+mod platform;
 
 /// A hash to verify against when the user is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -100,6 +103,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (method, path.as_str()) {
+        (_, p) if platform::handles(p) => platform::route(app, io, req).await,
         (Method::GET, "/api/health") => json_response(
             200,
             json!({"status": "ok", "clients": io.client_count(),

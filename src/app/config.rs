@@ -29,6 +29,10 @@ pub struct AppConfig {
     pub queue_per_socket: usize,
     /// Default lifetime of a check-in code.
     pub code_period_secs: u64,
+    /// Notifications, topics, presence, shutdown (SPEC.md §4.16–§4.20).
+    pub platform: super::platform::PlatformConfig,
+    /// The Socket.IO path and recovery of the server (SPEC.md §4.21).
+    pub server: super::platform::ServerSettings,
 }
 
 impl Default for AppConfig {
@@ -44,6 +48,8 @@ impl Default for AppConfig {
             rate_burst: 200.0,
             queue_per_socket: 1024,
             code_period_secs: 30,
+            platform: Default::default(),
+            server: Default::default(),
         }
     }
 }

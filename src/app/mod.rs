@@ -33,6 +33,7 @@ mod config;
 mod error;
 mod events;
 mod outcome;
+pub mod platform;
 mod presence;
 mod tasks;
 
@@ -86,6 +87,7 @@ pub struct App {
     ns: Arc<Namespace>,
     presence: Presence,
     rotations: Rotations,
+    platform: platform::Platform,
 }
 
 impl App {
@@ -93,22 +95,27 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
-        let io_config = SocketIoConfig::builder().cors(config.cors()).build();
+        let io_config = config
+            .server
+            .apply(SocketIoConfig::builder().cors(config.cors()))
+            .build();
         let io = SocketIo::new(io_config);
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
+        let auth = move |socket: Arc<Socket>| {
+            let result = authenticate(&mw_store, &mw_keys, &socket);
+            async move { result }
+        };
         let cell = app_cell.clone();
         let setup = NamespaceSetup::new(move |socket| {
             if let Some(app) = cell.get() {
                 app.on_connection(socket);
             }
         })
-        .middleware(move |socket| {
-            let result = authenticate(&mw_store, &mw_keys, &socket);
-            async move { result }
-        });
+        .middleware(auth.clone());
         let ns = io.ns_with("/", setup);
+        let platform = platform::Platform::register(&io, app_cell.clone(), auth);
         let app = Arc::new(App {
             store,
             keys,
@@ -116,6 +123,7 @@ impl App {
             ns,
             presence: Presence::default(),
             rotations: Rotations::default(),
+            platform,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -156,6 +164,11 @@ impl App {
         &self.presence
     }
 
+    /// The platform features' state.
+    pub(crate) fn platform(&self) -> &platform::Platform {
+        &self.platform
+    }
+
     /// The sessions whose code rotation runs.
     fn rotations(&self) -> &Rotations {
         &self.rotations
@@ -187,22 +200,11 @@ impl App {
             let tx = job_tx.clone();
             let ctx = ctx.clone();
             socket.on(spec.name, move |s, payload, ack| {
-                if !ctx.take_token(rate, burst) {
-                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
-                    refuse(s, spec.error_event, ack, &e);
-                    return;
-                }
-                let job = Job { spec, payload, ack };
-                if let Err(e) = tx.try_send(job) {
-                    let job = match e {
-                        mpsc::error::TrySendError::Full(j)
-                        | mpsc::error::TrySendError::Closed(j) => j,
-                    };
-                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
-                    refuse(s, spec.error_event, job.ack, &e);
-                }
+                ctx.enqueue(&tx, (rate, burst), s, Job { spec, payload, ack });
             });
         }
+        events::topics::register_aliases(&socket, &ctx, &job_tx, (rate, burst));
+        self.platform_connected(&socket, &ctx.user);
         let app = self.clone();
         socket.on_disconnect(move |s, _reason| {
             if let Some(user) = s.data().get::<Arc<User>>() {
@@ -233,6 +235,30 @@ pub(crate) fn course_room(course_id: &str) -> String {
 }
 
 impl SocketCtx {
+    /// Queues a request for the worker, or refuses it at once (rate limit,
+    /// in-flight limit).
+    fn enqueue(
+        &self,
+        tx: &mpsc::Sender<Job>,
+        (rate, burst): (f64, f64),
+        s: &Arc<Socket>,
+        job: Job,
+    ) {
+        let error_event = job.spec.error_event;
+        if !self.take_token(rate, burst) {
+            let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
+            refuse(s, error_event, job.ack, &e);
+            return;
+        }
+        if let Err(e) = tx.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
+            refuse(s, error_event, job.ack, &e);
+        }
+    }
+
     /// Token bucket: `rate` per second, up to `burst`.
     fn take_token(&self, rate: f64, burst: f64) -> bool {
         let mut b = self.bucket.lock();

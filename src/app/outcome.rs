@@ -31,6 +31,9 @@ enum Effect {
     Join(String),
     /// The requesting socket leaves a room.
     Leave(String),
+    /// Something else to do once durable (delivery beyond the namespace,
+    /// e.g. notifications to `/notifications` too; SPEC.md §4.16).
+    Deferred(Box<dyn FnOnce() + Send>),
 }
 
 /// The result of a request: the write to wait for, the effects in the order
@@ -101,6 +104,12 @@ impl Outcome {
         self
     }
 
+    /// Runs `f` after the commit, in effect order.
+    pub(crate) fn then(mut self, f: impl FnOnce() + Send + 'static) -> Outcome {
+        self.effects.push(Effect::Deferred(Box::new(f)));
+        self
+    }
+
     /// Adds `key` to the ack.
     pub(crate) fn reply(mut self, key: &'static str, value: Value) -> Outcome {
         self.reply.insert(key.into(), value);
@@ -131,6 +140,7 @@ impl Outcome {
                 (Effect::Room(room, ev, v), _) => {
                     ns.to(&room).emit(ev, &Payload::one(v));
                 }
+                (Effect::Deferred(f), _) => f(),
                 (Effect::Emit(ev, v), Some(s)) => {
                     let _ = s.emit(ev, &Payload::one(v));
                 }

@@ -10,6 +10,7 @@
 //! | `sessions` | session id | [`Session`] |
 //! | `records` | session id `\0` student id | [`Record`] |
 //! | `active_by_course` | course id `\0` session id | empty |
+//! | `notif_user`, `notif_role`, `notif_read`, `attendance_tally` | see `notifications` | notifications, read marks, tallies |
 //! | `meta` | `schema_version` | version number |
 //!
 //! Every change is written atomically under the store's write lock (a sled
@@ -52,6 +53,7 @@ mod courses;
 mod error;
 mod flusher;
 mod model;
+mod notifications;
 mod records;
 mod sessions;
 #[cfg(test)]
@@ -67,6 +69,9 @@ pub use flusher::Ticket;
 pub use model::{
     CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
     Status, User,
+};
+pub use notifications::{
+    NewNotification, Notification, NotificationPage, NotificationTarget, Tally,
 };
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 
@@ -90,6 +95,7 @@ struct Inner {
     sessions: Sessions,
     records: Records,
     activity: Activity,
+    notifications: notifications::Notifications,
 }
 
 /// The store. Cheap to clone.
@@ -127,6 +133,7 @@ impl Store {
                 sessions: Sessions::open(&db)?,
                 records: Records::open(&db)?,
                 activity: Activity::new(),
+                notifications: notifications::Notifications::open(&db)?,
             }),
         };
         store.recover_activity()?;

@@ -14,6 +14,9 @@
 //! - `self_checkin`: a student marking themselves present (the code and
 //!   geofence maths it checks against is [`super::checkin`]);
 //! - `rooms`: the session rooms of the seed 000 events (join, leave, update);
+//! - `notifications`, `topics`, `presence`: the platform requests (a page
+//!   of notifications and read marks; topic subscriptions; online users and
+//!   session presence), see [`super::platform`];
 //! - `args`: payload parsing and permission checks shared by all;
 //! - `views`: the JSON views of SPEC.md §4.6.
 
@@ -27,9 +30,12 @@ use crate::store::User;
 
 mod args;
 mod courses;
+mod notifications;
+mod presence;
 mod rooms;
 mod self_checkin;
 mod sessions;
+pub(crate) mod topics;
 mod views;
 
 pub(crate) use sessions::end_session;
@@ -82,6 +88,12 @@ pub(crate) struct EventSpec {
 const ATTENDANCE_ERROR: &str = "attendanceError";
 /// Error event of the course tracking events.
 const COURSE_ERROR: &str = "activeSessionsError";
+/// Error event of the topic events.
+const TOPIC_ERROR: &str = "topicError";
+/// Error event of the notification events.
+const NOTIFICATION_ERROR: &str = "notificationError";
+/// Error event of the presence events.
+const PRESENCE_ERROR: &str = "presenceError";
 
 const fn ev(
     name: &'static str,
@@ -117,6 +129,12 @@ pub(crate) static EVENTS: &[EventSpec] = &[
     ev("sessionUpdate",            ATTENDANCE_ERROR, Who::Staff,   rooms::update),
     ev("getAttendanceStats",       ATTENDANCE_ERROR, Who::Member,  sessions::stats),
     ev("markAttendance",           ATTENDANCE_ERROR, Who::Student, self_checkin::mark),
+    ev("getNotifications",         NOTIFICATION_ERROR, Who::Any,   notifications::page),
+    ev("markNotificationRead",     NOTIFICATION_ERROR, Who::Any,   notifications::mark_read),
+    ev("subscribe",                TOPIC_ERROR,      Who::Any,     topics::subscribe),
+    ev("unsubscribe",              TOPIC_ERROR,      Who::Any,     topics::unsubscribe),
+    ev("getOnlineUsers",           PRESENCE_ERROR,   Who::Any,     presence::online),
+    ev("getSessionPresence",       PRESENCE_ERROR,   Who::Staff,   presence::session),
 ];
 
 #[cfg(test)]

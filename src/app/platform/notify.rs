@@ -1,0 +1,359 @@
+//! Notifications (SPEC.md §4.16): stored first, delivered once durable as
+//! `notification` to `user:<id>` or `role:<role>` on `/` and on
+//! `/notifications`; unread ones replayed to each new socket. Also the
+//! attendance product's own notifications: a session started in a course
+//! (to its students), a student marked absent (to the student), and the
+//! low-attendance warning after a session ends.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::app::{App, AppError, ErrorCode, Outcome};
+use crate::socketio::{Namespace, Payload, Socket};
+use crate::store::{
+    NewNotification, Notification, NotificationTarget, Record, Role, Session, Status, User,
+};
+
+/// The event notifications go out as.
+pub(crate) const EVENT: &str = "notification";
+/// Longest title, in bytes.
+const MAX_TITLE: usize = 200;
+
+/// A notification as server code or the admin API gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationInput {
+    /// Type (`info`, `success`, `warning`, `error` or the product's own).
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Text.
+    pub message: String,
+    /// Free-form details.
+    pub data: Option<Value>,
+    /// A link.
+    pub action_url: Option<String>,
+}
+
+impl NotificationInput {
+    /// A notification of `kind` with a title and a message.
+    pub fn new(kind: &str, title: &str, message: &str) -> NotificationInput {
+        NotificationInput {
+            kind: kind.into(),
+            title: title.into(),
+            message: message.into(),
+            data: None,
+            action_url: None,
+        }
+    }
+
+    /// Adds details.
+    pub fn with_data(mut self, data: Value) -> NotificationInput {
+        self.data = Some(data);
+        self
+    }
+
+    /// Reads `{title, message, type?, data?, actionUrl?}` (the admin API).
+    pub fn from_json(v: &Value) -> Result<NotificationInput, AppError> {
+        let text = |k: &str| -> Result<String, AppError> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.trim().to_string()),
+                Some(_) => Err(AppError::invalid(format!("{k} must be a string"))),
+            }
+        };
+        let kind = text("type")?;
+        let action_url = text("actionUrl")?;
+        Ok(NotificationInput {
+            kind: if kind.is_empty() { "info".into() } else { kind },
+            title: text("title")?,
+            message: text("message")?,
+            data: v.get("data").filter(|d| !d.is_null()).cloned(),
+            action_url: (!action_url.is_empty()).then_some(action_url),
+        })
+    }
+
+    /// Checks the limits: a title or a message, a title of at most 200
+    /// bytes, a type of 1–64, everything together at most `max` bytes.
+    pub(crate) fn check(&self, max: usize) -> Result<(), AppError> {
+        if self.title.is_empty() && self.message.is_empty() {
+            return Err(AppError::invalid("a title or a message is required"));
+        }
+        if self.title.len() > MAX_TITLE {
+            return Err(AppError::invalid("title over 200 bytes"));
+        }
+        if self.kind.is_empty() || self.kind.len() > 64 {
+            return Err(AppError::invalid("type must be 1-64 bytes"));
+        }
+        let data = self
+            .data
+            .as_ref()
+            .map_or(0, |d| serde_json::to_vec(d).map_or(0, |v| v.len()));
+        let size = self.title.len()
+            + self.message.len()
+            + self.kind.len()
+            + data
+            + self.action_url.as_ref().map_or(0, String::len);
+        if size > max {
+            return Err(AppError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("notification over {max} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn to(self, target: NotificationTarget) -> NewNotification {
+        NewNotification {
+            target,
+            kind: self.kind,
+            title: self.title,
+            message: self.message,
+            data: self.data,
+            action_url: self.action_url,
+        }
+    }
+}
+
+/// A notification as clients see it (SPEC.md §4.16).
+pub(crate) fn notification_json(n: &Notification) -> Value {
+    let (kind, id) = match &n.target {
+        NotificationTarget::User(u) => ("user", u.as_str()),
+        NotificationTarget::Role(r) => ("role", r.as_str()),
+    };
+    json!({"id": n.id, "type": n.kind, "title": n.title, "message": n.message,
+           "data": n.data, "actionUrl": n.action_url, "createdAt": n.created_at,
+           "read": n.read, "target": {"type": kind, "id": id}})
+}
+
+/// The room a notification goes to.
+fn room(n: &Notification) -> String {
+    match &n.target {
+        NotificationTarget::User(u) => format!("user:{u}"),
+        NotificationTarget::Role(r) => format!("role:{}", r.as_str()),
+    }
+}
+
+/// Sends stored, durable notifications to their rooms on both namespaces;
+/// returns how many sockets they reached.
+pub(crate) fn deliver(namespaces: &[Arc<Namespace>], notes: &[Notification]) -> usize {
+    let mut reached = 0;
+    for n in notes {
+        let payload = Payload::one(notification_json(n));
+        let room = room(n);
+        for ns in namespaces {
+            reached += ns.to(&room).emit(EVENT, &payload);
+        }
+    }
+    reached
+}
+
+impl App {
+    /// Both namespaces notifications are delivered on.
+    pub(crate) fn notification_namespaces(&self) -> [Arc<Namespace>; 2] {
+        [
+            self.ns().clone(),
+            self.platform().notifications_ns().clone(),
+        ]
+    }
+
+    /// Notifies every device of user `user_id`: stored, durable, then
+    /// delivered. Returns the stored notification and how many sockets it
+    /// reached.
+    pub async fn notify_user(
+        &self,
+        user_id: &str,
+        n: NotificationInput,
+    ) -> Result<(Notification, usize), AppError> {
+        if self.store().user(user_id)?.is_none() {
+            return Err(AppError::not_found("User not found"));
+        }
+        self.notify(n, NotificationTarget::User(user_id.to_string()))
+            .await
+    }
+
+    /// Notifies every user with `role` (stored once; each user's read
+    /// state is their own).
+    pub async fn notify_role(
+        &self,
+        role: Role,
+        n: NotificationInput,
+    ) -> Result<(Notification, usize), AppError> {
+        self.notify(n, NotificationTarget::Role(role)).await
+    }
+
+    async fn notify(
+        &self,
+        n: NotificationInput,
+        target: NotificationTarget,
+    ) -> Result<(Notification, usize), AppError> {
+        n.check(self.config().platform.notification_max_bytes)?;
+        let (mut stored, ticket) = self.store().add_notifications(vec![n.to(target)])?;
+        if let Err(e) = self.store().durable(ticket).await {
+            tracing::error!(error = %e, "flush failed");
+            return Err(AppError::new(ErrorCode::Internal, "storage failure"));
+        }
+        let reached = deliver(&self.notification_namespaces(), &stored);
+        let n = stored
+            .pop()
+            .ok_or_else(|| AppError::new(ErrorCode::Internal, "internal error"))?;
+        Ok((n, reached))
+    }
+
+    /// Sends a new socket the unread notifications of its user (at most
+    /// `replay_max`, oldest first, each with `"missed": true`), once what
+    /// was read is durable.
+    pub(crate) fn replay_missed(self: &Arc<Self>, socket: &Arc<Socket>, user: &Arc<User>) {
+        let (app, socket, user) = (self.clone(), socket.clone(), user.clone());
+        tokio::spawn(async move {
+            let max = app.config().platform.replay_max;
+            let page = match app.store().notifications_page(&user, None, max, true) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read notifications");
+                    return;
+                }
+            };
+            if page.items.is_empty() || app.store().durable(app.store().barrier()).await.is_err() {
+                return;
+            }
+            for n in page.items.iter().rev() {
+                let mut v = notification_json(n);
+                v["missed"] = json!(true);
+                let _ = socket.emit(EVENT, &Payload::one(v));
+            }
+        });
+    }
+}
+
+/// Adds stored notifications to an outcome: its ticket moves to the
+/// notifications' write (which covers the request's own, written before),
+/// and they are delivered after the request's other effects.
+fn attach(app: &App, o: Outcome, new: Vec<NewNotification>) -> Result<Outcome, AppError> {
+    if new.is_empty() {
+        return Ok(o);
+    }
+    let (stored, ticket) = app.store().add_notifications(new)?;
+    let namespaces = app.notification_namespaces();
+    Ok(o.ticket(ticket).then(move || {
+        deliver(&namespaces, &stored);
+    }))
+}
+
+/// A new session: every student enrolled in its course hears of it.
+pub(crate) fn session_started(
+    app: &App,
+    s: &Session,
+    students: &[String],
+    o: Outcome,
+) -> Result<Outcome, AppError> {
+    let course = app.store().course(&s.course_id)?;
+    let course_name = course
+        .as_ref()
+        .map_or(s.course_id.as_str(), |c| c.name.as_str());
+    let teacher = app.store().user_name(&s.teacher_id)?;
+    let teacher = teacher.as_deref().unwrap_or("");
+    let message = format!(
+        "{course_name}: {teacher} started attendance session {}",
+        s.id
+    );
+    let data = json!({"session_id": s.id, "course_id": s.course_id});
+    let new = students
+        .iter()
+        .map(|st| {
+            NotificationInput::new("session_started", "Attendance session started", &message)
+                .with_data(data.clone())
+                .to(NotificationTarget::User(st.clone()))
+        })
+        .collect();
+    attach(app, o, new)
+}
+
+/// Marks by a teacher (one or bulk) that set a student absent tell that
+/// student. Self check-ins never do (they only mark present).
+pub(crate) fn after_marks(
+    app: &App,
+    sid: &str,
+    records: &[Record],
+    o: Outcome,
+) -> Result<Outcome, AppError> {
+    if !records.iter().any(|r| r.status == Status::Absent) {
+        return Ok(o);
+    }
+    let new = records
+        .iter()
+        .filter(|r| r.status == Status::Absent)
+        .map(|r| {
+            NotificationInput::new(
+                "marked_absent",
+                "Marked absent",
+                &format!("You were marked absent in attendance session {sid}"),
+            )
+            .with_data(json!({"session_id": sid, "marked_by": r.marked_by,
+                              "marked_at": r.marked_at}))
+            .to(NotificationTarget::User(r.student_id.clone()))
+        })
+        .collect();
+    attach(app, o, new)
+}
+
+/// A session ended: its records join the course's tallies, and each
+/// student whose percentage fell under the threshold with it is warned.
+pub(crate) fn after_end(app: &App, s: &Session, o: Outcome) -> Result<Outcome, AppError> {
+    let records = app.store().records(&s.id)?;
+    let (changes, ticket) = app.store().tally_session(&s.course_id, &records)?;
+    let o = o.ticket(ticket);
+    let threshold = app.config().platform.low_attendance_pct;
+    if threshold <= 0.0 {
+        return Ok(o);
+    }
+    let course = app.store().course(&s.course_id)?;
+    let course_name = course
+        .as_ref()
+        .map_or(s.course_id.as_str(), |c| c.name.as_str());
+    let new = changes
+        .into_iter()
+        .filter(|(_, before, after)| *after < threshold && before.is_none_or(|b| b >= threshold))
+        .map(|(student, _, after)| {
+            NotificationInput::new(
+                "low_attendance",
+                "Low attendance",
+                &format!("Your attendance in {course_name} is {after:.1}%, under {threshold}%"),
+            )
+            .with_data(json!({"course_id": s.course_id, "session_id": s.id,
+                              "percent": (after * 10.0).round() / 10.0, "threshold": threshold}))
+            .to(NotificationTarget::User(student))
+        })
+        .collect();
+    attach(app, o, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_limits() {
+        let ok = NotificationInput::new("info", "t", "m");
+        assert!(ok.check(100).is_ok());
+        assert_eq!(
+            NotificationInput::new("info", "", "")
+                .check(100)
+                .map_err(|e| e.code),
+            Err(ErrorCode::InvalidPayload)
+        );
+        let big = NotificationInput::new("info", "t", &"x".repeat(200));
+        assert_eq!(
+            big.check(100).map_err(|e| e.code),
+            Err(ErrorCode::PayloadTooLarge)
+        );
+        let long_title = NotificationInput::new("info", &"t".repeat(201), "");
+        assert!(long_title.check(10_000).is_err());
+        let v = json!({"title": "Hi", "message": 3});
+        assert!(NotificationInput::from_json(&v).is_err());
+        let v = json!({"title": " Hi ", "actionUrl": "/x", "data": {"a": 1}});
+        let n = NotificationInput::from_json(&v).expect("parse");
+        assert_eq!((n.kind.as_str(), n.title.as_str()), ("info", "Hi"));
+        assert_eq!(n.action_url.as_deref(), Some("/x"));
+    }
+}
