@@ -321,15 +321,15 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
         let (served_app, served_io) = (app.clone(), io.clone());
-        let server = rollcall::http::serve(listener, move |req, addr| {
+        let server = tokio::spawn(rollcall::http::serve(listener, move |req, addr| {
             api::route(served_app.clone(), served_io.clone(), req, addr)
-        });
-        tokio::select! {
-            _ = server => {}
-            _ = shutdown_signal() => tracing::info!("shutting down"),
-        }
-        // The accept loop is gone; tell every socket, drain, close (SPEC.md §4.20).
-        app.graceful_shutdown(&io, "server shutting down").await?;
+        }));
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        // Tell every socket and drain, then stop accepting and close (SPEC.md §4.20).
+        app.begin_shutdown("server shutting down").await;
+        server.abort();
+        app.finish_shutdown(&io).await?;
         store.flush_blocking()?;
         Ok::<_, Box<dyn std::error::Error>>(())
     })

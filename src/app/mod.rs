@@ -95,9 +95,10 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
+        let gate = platform::Gate::default();
         let io_config = config
             .server
-            .apply(SocketIoConfig::builder().cors(config.cors()))
+            .apply(SocketIoConfig::builder().cors(config.cors()), &gate)
             .build();
         let io = SocketIo::new(io_config);
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
@@ -115,7 +116,7 @@ impl App {
         })
         .middleware(auth.clone());
         let ns = io.ns_with("/", setup);
-        let platform = platform::Platform::register(&io, app_cell.clone(), auth);
+        let platform = platform::Platform::register(&io, app_cell.clone(), auth, gate);
         let app = Arc::new(App {
             store,
             keys,

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 pub(crate) use config::valid_topic;
 pub use config::{parse_topics, PlatformConfig, TopicRule, DEFAULT_TOPICS};
 pub use notify::NotificationInput;
-pub use shutdown::ShutdownReport;
+pub use shutdown::{Gate, ShutdownReport};
 
 use super::App;
 use crate::socketio::{
@@ -73,9 +73,11 @@ impl ServerSettings {
     /// Applies the path and recovery to a Socket.IO configuration. A
     /// recovered socket runs the authentication middleware again (the user
     /// is not part of the recovered data).
-    pub(crate) fn apply(&self, mut b: SocketIoConfigBuilder) -> SocketIoConfigBuilder {
+    /// New handshakes are admitted while `gate` is open.
+    pub(crate) fn apply(&self, mut b: SocketIoConfigBuilder, gate: &Gate) -> SocketIoConfigBuilder {
         let path = self.socket_path.clone();
-        b = b.engine(|e| e.path(&path));
+        let gate = gate.clone();
+        b = b.engine(|e| e.path(&path).allow_request(move |_| gate.open()));
         if let Some(window) = self.recovery {
             b = b.recovery(RecoveryConfig {
                 max_disconnection: window,
@@ -96,11 +98,18 @@ pub(crate) struct Platform {
     notifications: Arc<Namespace>,
     /// When the application started (monitor uptime).
     started: Instant,
+    /// Closed when shutdown begins.
+    gate: Gate,
 }
 
 impl Platform {
     /// Registers `/notifications` with the same authentication as `/`.
-    pub(crate) fn register<F, Fut>(io: &SocketIo, app: Arc<OnceLock<Arc<App>>>, auth: F) -> Platform
+    pub(crate) fn register<F, Fut>(
+        io: &SocketIo,
+        app: Arc<OnceLock<Arc<App>>>,
+        auth: F,
+        gate: Gate,
+    ) -> Platform
     where
         F: Fn(Arc<Socket>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
@@ -114,7 +123,13 @@ impl Platform {
         Platform {
             notifications: io.ns_with(NOTIFICATIONS_NS, setup),
             started: Instant::now(),
+            gate,
         }
+    }
+
+    /// The admission gate.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
     }
 
     /// The `/notifications` namespace.

@@ -1,8 +1,13 @@
-//! Graceful shutdown (SPEC.md §4.20): tell every socket, let the outbound
-//! queues drain up to a deadline, close the Socket.IO server (its recovery
-//! sessions saved and its log flushed), flush the store. The binary stops
-//! accepting connections before calling it.
+//! Graceful shutdown (SPEC.md §4.20), in two steps so that the caller can
+//! close its listener in between: [`App::begin_shutdown`] refuses new
+//! Engine.IO sessions, tells every socket and lets the outbound queues drain
+//! up to a deadline (the listener stays open meanwhile: long-polling clients
+//! need new HTTP requests, often on new TCP connections, to fetch the
+//! notice); [`App::finish_shutdown`] closes the Socket.IO server (recovery
+//! sessions saved, log flushed) and flushes the store.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -13,7 +18,23 @@ use crate::socketio::{Payload, SocketIo};
 /// The event every socket gets first.
 pub(crate) const SHUTDOWN_EVENT: &str = "server_shutdown";
 
-/// What a graceful shutdown did.
+/// Closes the Engine.IO admission once shutdown begins (new handshakes get
+/// error 4, `403 Forbidden`); cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    /// Whether new sessions are still admitted.
+    pub(crate) fn open(&self) -> bool {
+        !self.0.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// What the first step of a graceful shutdown did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Sockets `server_shutdown` was queued on.
@@ -25,16 +46,12 @@ pub struct ShutdownReport {
 }
 
 impl App {
-    /// Shuts down gracefully: `server_shutdown {reason, reconnectDelayMs,
-    /// timestamp}` to every socket of `/` and `/notifications`, waits until
-    /// the outbound queues are empty (at most the configured drain time),
-    /// then [`SocketIo::shutdown`] and a store flush. Errors are logged;
-    /// the store flush's is returned.
-    pub async fn graceful_shutdown(
-        &self,
-        io: &SocketIo,
-        reason: &str,
-    ) -> Result<ShutdownReport, crate::store::StoreError> {
+    /// First step of a graceful shutdown: refuses new Engine.IO sessions,
+    /// sends `server_shutdown {reason, reconnectDelayMs, timestamp}` to every
+    /// socket of `/` and `/notifications`, and waits until no open
+    /// connection has anything queued (at most the configured drain time).
+    pub async fn begin_shutdown(&self, reason: &str) -> ShutdownReport {
+        self.platform().gate().close();
         let p = &self.config().platform;
         let payload = Payload::one(json!({
             "reason": reason,
@@ -62,23 +79,25 @@ impl App {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let waited = start.elapsed();
+        let ms = waited.as_millis() as u64;
+        tracing::info!(notified, drained, waited_ms = ms, "shutdown: drained");
+        ShutdownReport {
+            notified,
+            drained,
+            waited,
+        }
+    }
+
+    /// Last step: [`SocketIo::shutdown`] (recovery sessions saved, every
+    /// connection closed, recovery log flushed; its errors are logged),
+    /// then a store flush, whose error is returned.
+    pub async fn finish_shutdown(&self, io: &SocketIo) -> Result<(), crate::store::StoreError> {
         let io = io.clone();
         match tokio::task::spawn_blocking(move || io.shutdown()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "recovery log close failed"),
             Err(e) => tracing::error!(error = %e, "shutdown task failed"),
         }
-        self.store().flush_blocking()?;
-        tracing::info!(
-            notified,
-            drained,
-            waited_ms = waited.as_millis() as u64,
-            "shut down"
-        );
-        Ok(ShutdownReport {
-            notified,
-            drained,
-            waited,
-        })
+        self.store().flush_blocking()
     }
 }
