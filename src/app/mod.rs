@@ -180,8 +180,7 @@ impl App {
             socket.disconnect();
             return;
         };
-        socket.join(&format!("user:{}", user.id));
-        socket.join(&format!("role:{}", user.role.as_str()));
+        platform::join_user_rooms(&socket, &user);
         let ctx = Arc::new(SocketCtx {
             user,
             bucket: Mutex::new((self.config.rate_burst, Instant::now())),

@@ -71,7 +71,8 @@ pub use model::{
     Status, User,
 };
 pub use notifications::{
-    NewNotification, Notification, NotificationPage, NotificationTarget, Tally,
+    NewNotification, Notification, NotificationBody, NotificationPage, NotificationTarget, Tally,
+    TallyChange,
 };
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 

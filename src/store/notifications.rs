@@ -39,13 +39,9 @@ pub enum NotificationTarget {
     Role(Role),
 }
 
-/// A stored notification.
+/// What a notification says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Id: 16 hex digits, increasing with creation.
-    pub id: String,
-    /// The addressee.
-    pub target: NotificationTarget,
+pub struct NotificationBody {
     /// The notification's type (`info`, `success`, `warning`, `session_started`, ...).
     pub kind: String,
     /// Title.
@@ -56,6 +52,41 @@ pub struct Notification {
     pub data: Option<Value>,
     /// A link the client may open.
     pub action_url: Option<String>,
+}
+
+impl NotificationBody {
+    /// A notification of `kind` with a title and a message.
+    pub fn new(kind: &str, title: &str, message: &str) -> NotificationBody {
+        NotificationBody {
+            kind: kind.into(),
+            title: title.into(),
+            message: message.into(),
+            data: None,
+            action_url: None,
+        }
+    }
+
+    /// Adds details.
+    pub fn with_data(mut self, data: Value) -> NotificationBody {
+        self.data = Some(data);
+        self
+    }
+
+    /// The same, addressed to `target`.
+    pub fn to(self, target: NotificationTarget) -> NewNotification {
+        NewNotification { target, body: self }
+    }
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Id: 16 hex digits, increasing with creation.
+    pub id: String,
+    /// The addressee.
+    pub target: NotificationTarget,
+    /// What it says.
+    pub body: NotificationBody,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Creation time (Unix ms).
@@ -64,21 +95,13 @@ pub struct Notification {
     pub read: bool,
 }
 
-/// What a new notification says; the store adds id, time and read state.
+/// A notification to store; the store adds id, time and read state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNotification {
     /// The addressee.
     pub target: NotificationTarget,
-    /// Type.
-    pub kind: String,
-    /// Title.
-    pub title: String,
-    /// Text.
-    pub message: String,
-    /// Free-form details.
-    pub data: Option<Value>,
-    /// A link.
-    pub action_url: Option<String>,
+    /// What it says.
+    pub body: NotificationBody,
 }
 
 /// A student's attendance in a course over the sessions ended since
@@ -137,11 +160,7 @@ impl Notifications {
         Ok(Notification {
             id: format!("{:016x}", self.db.generate_id()?),
             target: n.target,
-            kind: n.kind,
-            title: n.title,
-            message: n.message,
-            data: n.data,
-            action_url: n.action_url,
+            body: n.body,
             created_at: super::format_rfc3339(now),
             created_ms: now,
             read: false,
@@ -387,14 +406,7 @@ mod tests {
     }
 
     fn note(target: NotificationTarget, title: &str) -> NewNotification {
-        NewNotification {
-            target,
-            kind: "info".into(),
-            title: title.into(),
-            message: "m".into(),
-            data: None,
-            action_url: None,
-        }
+        NotificationBody::new("info", title, "m").to(target)
     }
 
     #[test]
@@ -412,7 +424,7 @@ mod tests {
             ])
             .expect("add");
         let page = s.notifications_page(&early, None, 10, false).expect("page");
-        let titles: Vec<&str> = page.items.iter().map(|n| n.title.as_str()).collect();
+        let titles: Vec<&str> = page.items.iter().map(|n| n.body.title.as_str()).collect();
         assert_eq!(titles, ["c", "b", "a"]);
         assert_eq!(s.unread_count(&early).expect("count"), 3);
         // Paging: two, then the rest.
@@ -422,7 +434,7 @@ mod tests {
             .notifications_page(&early, p1.next_before.as_deref(), 2, false)
             .expect("p2");
         assert_eq!(p2.items.len(), 1);
-        assert_eq!(p2.items[0].title, "a");
+        assert_eq!(p2.items[0].body.title, "a");
         assert_eq!(p2.next_before, None);
         // Reading the role one is per user.
         let b = page.items[1].id.clone();

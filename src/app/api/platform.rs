@@ -9,7 +9,7 @@ use http::{header, Method, Request, Response};
 use serde_json::{json, Value};
 
 use super::{error, error_with, json_response, read_json};
-use crate::app::platform::NotificationInput;
+use crate::app::platform::notify::input_from_json;
 use crate::app::{App, AppError, ErrorCode};
 use crate::http::Body;
 use crate::socketio::SocketIo;
@@ -97,7 +97,7 @@ pub(super) async fn route(
 
 /// `POST /api/admin/notifications`: `{userId | role, title, message, ...}`.
 async fn notify(app: &Arc<App>, body: &Value) -> Result<(u16, Value), AppError> {
-    let input = NotificationInput::from_json(body)?;
+    let input = input_from_json(body)?;
     let user = body.get("userId").and_then(Value::as_str);
     let role = body.get("role").and_then(Value::as_str);
     let (n, delivered) = match (user, role) {

@@ -143,6 +143,12 @@ impl Platform {
     }
 }
 
+/// A socket joins its user's rooms: `user:<id>` and `role:<role>` (§4.4).
+pub(crate) fn join_user_rooms(socket: &Arc<Socket>, user: &User) {
+    socket.join(&format!("user:{}", user.id));
+    socket.join(&format!("role:{}", user.role.as_str()));
+}
+
 impl App {
     /// A socket of `user` connected to `/` or `/notifications`: presence,
     /// then the unread notifications it missed. `/` also gets the
@@ -165,8 +171,7 @@ impl App {
             socket.disconnect();
             return;
         };
-        socket.join(&format!("user:{}", user.id));
-        socket.join(&format!("role:{}", user.role.as_str()));
+        join_user_rooms(&socket, &user);
         self.platform_connected(&socket, &user);
     }
 }

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use crate::app::{App, AppError, ErrorCode, Outcome};
 use crate::socketio::{Namespace, Payload, Socket};
 use crate::store::{
-    NewNotification, Notification, NotificationTarget, Record, Role, Session, Status, User,
+    NewNotification, Notification, NotificationBody, NotificationTarget, Record, Role, Session,
+    Status, User,
 };
 
 /// The event notifications go out as.
@@ -20,99 +21,58 @@ pub(crate) const EVENT: &str = "notification";
 /// Longest title, in bytes.
 const MAX_TITLE: usize = 200;
 
-/// A notification as server code or the admin API gives it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotificationInput {
-    /// Type (`info`, `success`, `warning`, `error` or the product's own).
-    pub kind: String,
-    /// Title.
-    pub title: String,
-    /// Text.
-    pub message: String,
-    /// Free-form details.
-    pub data: Option<Value>,
-    /// A link.
-    pub action_url: Option<String>,
+/// A notification as server code or the admin API gives it (the store's
+/// [`NotificationBody`]).
+pub type NotificationInput = NotificationBody;
+
+/// Reads `{title, message, type?, data?, actionUrl?}` (the admin API).
+pub(crate) fn input_from_json(v: &Value) -> Result<NotificationInput, AppError> {
+    let text = |k: &str| -> Result<String, AppError> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.trim().to_string()),
+            Some(_) => Err(AppError::invalid(format!("{k} must be a string"))),
+        }
+    };
+    let kind = text("type")?;
+    let action_url = text("actionUrl")?;
+    Ok(NotificationBody {
+        kind: if kind.is_empty() { "info".into() } else { kind },
+        title: text("title")?,
+        message: text("message")?,
+        data: v.get("data").filter(|d| !d.is_null()).cloned(),
+        action_url: (!action_url.is_empty()).then_some(action_url),
+    })
 }
 
-impl NotificationInput {
-    /// A notification of `kind` with a title and a message.
-    pub fn new(kind: &str, title: &str, message: &str) -> NotificationInput {
-        NotificationInput {
-            kind: kind.into(),
-            title: title.into(),
-            message: message.into(),
-            data: None,
-            action_url: None,
-        }
+/// Checks the limits: a title or a message, a title of at most 200 bytes,
+/// a type of 1–64, everything together at most `max` bytes.
+pub(crate) fn check_input(n: &NotificationInput, max: usize) -> Result<(), AppError> {
+    if n.title.is_empty() && n.message.is_empty() {
+        return Err(AppError::invalid("a title or a message is required"));
     }
-
-    /// Adds details.
-    pub fn with_data(mut self, data: Value) -> NotificationInput {
-        self.data = Some(data);
-        self
+    if n.title.len() > MAX_TITLE {
+        return Err(AppError::invalid("title over 200 bytes"));
     }
-
-    /// Reads `{title, message, type?, data?, actionUrl?}` (the admin API).
-    pub fn from_json(v: &Value) -> Result<NotificationInput, AppError> {
-        let text = |k: &str| -> Result<String, AppError> {
-            match v.get(k) {
-                None | Some(Value::Null) => Ok(String::new()),
-                Some(Value::String(s)) => Ok(s.trim().to_string()),
-                Some(_) => Err(AppError::invalid(format!("{k} must be a string"))),
-            }
-        };
-        let kind = text("type")?;
-        let action_url = text("actionUrl")?;
-        Ok(NotificationInput {
-            kind: if kind.is_empty() { "info".into() } else { kind },
-            title: text("title")?,
-            message: text("message")?,
-            data: v.get("data").filter(|d| !d.is_null()).cloned(),
-            action_url: (!action_url.is_empty()).then_some(action_url),
-        })
+    if n.kind.is_empty() || n.kind.len() > 64 {
+        return Err(AppError::invalid("type must be 1-64 bytes"));
     }
-
-    /// Checks the limits: a title or a message, a title of at most 200
-    /// bytes, a type of 1–64, everything together at most `max` bytes.
-    pub(crate) fn check(&self, max: usize) -> Result<(), AppError> {
-        if self.title.is_empty() && self.message.is_empty() {
-            return Err(AppError::invalid("a title or a message is required"));
-        }
-        if self.title.len() > MAX_TITLE {
-            return Err(AppError::invalid("title over 200 bytes"));
-        }
-        if self.kind.is_empty() || self.kind.len() > 64 {
-            return Err(AppError::invalid("type must be 1-64 bytes"));
-        }
-        let data = self
-            .data
-            .as_ref()
-            .map_or(0, |d| serde_json::to_vec(d).map_or(0, |v| v.len()));
-        let size = self.title.len()
-            + self.message.len()
-            + self.kind.len()
-            + data
-            + self.action_url.as_ref().map_or(0, String::len);
-        if size > max {
-            return Err(AppError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("notification over {max} bytes"),
-            ));
-        }
-        Ok(())
+    let data = n
+        .data
+        .as_ref()
+        .map_or(0, |d| serde_json::to_vec(d).map_or(0, |v| v.len()));
+    let size = n.title.len()
+        + n.message.len()
+        + n.kind.len()
+        + data
+        + n.action_url.as_ref().map_or(0, String::len);
+    if size > max {
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("notification over {max} bytes"),
+        ));
     }
-
-    fn to(self, target: NotificationTarget) -> NewNotification {
-        NewNotification {
-            target,
-            kind: self.kind,
-            title: self.title,
-            message: self.message,
-            data: self.data,
-            action_url: self.action_url,
-        }
-    }
+    Ok(())
 }
 
 /// A notification as clients see it (SPEC.md §4.16).
@@ -121,8 +81,9 @@ pub(crate) fn notification_json(n: &Notification) -> Value {
         NotificationTarget::User(u) => ("user", u.as_str()),
         NotificationTarget::Role(r) => ("role", r.as_str()),
     };
-    json!({"id": n.id, "type": n.kind, "title": n.title, "message": n.message,
-           "data": n.data, "actionUrl": n.action_url, "createdAt": n.created_at,
+    let b = &n.body;
+    json!({"id": n.id, "type": b.kind, "title": b.title, "message": b.message,
+           "data": b.data, "actionUrl": b.action_url, "createdAt": n.created_at,
            "read": n.read, "target": {"type": kind, "id": id}})
 }
 
@@ -187,7 +148,7 @@ impl App {
         n: NotificationInput,
         target: NotificationTarget,
     ) -> Result<(Notification, usize), AppError> {
-        n.check(self.config().platform.notification_max_bytes)?;
+        check_input(&n, self.config().platform.notification_max_bytes)?;
         let (mut stored, ticket) = self.store().add_notifications(vec![n.to(target)])?;
         if let Err(e) = self.store().durable(ticket).await {
             tracing::error!(error = %e, "flush failed");
@@ -335,24 +296,18 @@ mod tests {
     #[test]
     fn input_limits() {
         let ok = NotificationInput::new("info", "t", "m");
-        assert!(ok.check(100).is_ok());
-        assert_eq!(
-            NotificationInput::new("info", "", "")
-                .check(100)
-                .map_err(|e| e.code),
-            Err(ErrorCode::InvalidPayload)
-        );
+        assert!(check_input(&ok, 100).is_ok());
+        let empty = NotificationInput::new("info", "", "");
+        let code = |n: &NotificationInput, max| check_input(n, max).map_err(|e| e.code);
+        assert_eq!(code(&empty, 100), Err(ErrorCode::InvalidPayload));
         let big = NotificationInput::new("info", "t", &"x".repeat(200));
-        assert_eq!(
-            big.check(100).map_err(|e| e.code),
-            Err(ErrorCode::PayloadTooLarge)
-        );
+        assert_eq!(code(&big, 100), Err(ErrorCode::PayloadTooLarge));
         let long_title = NotificationInput::new("info", &"t".repeat(201), "");
-        assert!(long_title.check(10_000).is_err());
+        assert!(check_input(&long_title, 10_000).is_err());
         let v = json!({"title": "Hi", "message": 3});
-        assert!(NotificationInput::from_json(&v).is_err());
+        assert!(input_from_json(&v).is_err());
         let v = json!({"title": " Hi ", "actionUrl": "/x", "data": {"a": 1}});
-        let n = NotificationInput::from_json(&v).expect("parse");
+        let n = input_from_json(&v).expect("parse");
         assert_eq!((n.kind.as_str(), n.title.as_str()), ("info", "Hi"));
         assert_eq!(n.action_url.as_deref(), Some("/x"));
     }
