@@ -223,13 +223,16 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
     }
 }
 
-fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) -> Response<Body> {
-    let token = req
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let user = match app.keys().authenticate(app.store(), token) {
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) -> Response<Body> {
+    let user = match app.keys().authenticate(app.store(), bearer(req)) {
         Ok(u) => u,
         Err(e) => return error_with(401, e.code(), &e.to_string()),
     };

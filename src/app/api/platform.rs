@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use http::{header, Method, Request, Response};
+use http::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::{error, error_with, json_response, read_json};
+use super::{bearer, error, error_with, json_response, read_json};
 use crate::app::platform::notify::input_from_json;
 use crate::app::{App, AppError, ErrorCode};
 use crate::http::Body;
@@ -34,14 +34,9 @@ fn refusal(e: &AppError) -> Response<Body> {
 
 /// The admin behind the request's bearer token.
 fn admin(app: &App, req: &Request<hyper::body::Incoming>) -> Result<User, Box<Response<Body>>> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
     let user = app
         .keys()
-        .authenticate(app.store(), token)
+        .authenticate(app.store(), bearer(req))
         .map_err(|e| Box::new(error_with(401, e.code(), &e.to_string())))?;
     if user.role != Role::Admin {
         return Err(Box::new(error(403, ErrorCode::Forbidden, "admins only")));
