@@ -225,6 +225,12 @@ impl Store {
         self.inner.courses.all()
     }
 
+    /// All courses, shared from the cache (decoded once until they change;
+    /// presence looks up a user's courses with it, SPEC.md §4.18).
+    pub fn courses_shared(&self) -> Result<Vec<Arc<Course>>, StoreError> {
+        self.inner.courses.all_cached()
+    }
+
     /// Changes a course in place.
     pub fn update_course(
         &self,

@@ -189,57 +189,62 @@ impl App {
 
 /// Adds stored notifications to an outcome: its ticket moves to the
 /// notifications' write (which covers the request's own, written before),
-/// and they are delivered after the request's other effects.
-fn attach(app: &App, o: Outcome, new: Vec<NewNotification>) -> Result<Outcome, AppError> {
-    if new.is_empty() {
-        return Ok(o);
+/// and they are delivered after the request's other effects. A failure here
+/// is logged and costs only the notifications: the request's own change is
+/// made already.
+fn attach(app: &App, o: Outcome, new: Result<Vec<NewNotification>, AppError>) -> Outcome {
+    let stored = new.and_then(|new| {
+        if new.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(app.store().add_notifications(new)?))
+    });
+    match stored {
+        Ok(Some((stored, ticket))) => {
+            let namespaces = app.notification_namespaces();
+            o.ticket(ticket).then(move || {
+                deliver(&namespaces, &stored);
+            })
+        }
+        Ok(None) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "notifications not stored");
+            o
+        }
     }
-    let (stored, ticket) = app.store().add_notifications(new)?;
-    let namespaces = app.notification_namespaces();
-    Ok(o.ticket(ticket).then(move || {
-        deliver(&namespaces, &stored);
-    }))
 }
 
 /// A new session: every student enrolled in its course hears of it.
-pub(crate) fn session_started(
-    app: &App,
-    s: &Session,
-    students: &[String],
-    o: Outcome,
-) -> Result<Outcome, AppError> {
-    let course = app.store().course(&s.course_id)?;
-    let course_name = course
-        .as_ref()
-        .map_or(s.course_id.as_str(), |c| c.name.as_str());
-    let teacher = app.store().user_name(&s.teacher_id)?;
-    let teacher = teacher.as_deref().unwrap_or("");
-    let message = format!(
-        "{course_name}: {teacher} started attendance session {}",
-        s.id
-    );
-    let data = json!({"session_id": s.id, "course_id": s.course_id});
-    let new = students
-        .iter()
-        .map(|st| {
-            NotificationInput::new("session_started", "Attendance session started", &message)
-                .with_data(data.clone())
-                .to(NotificationTarget::User(st.clone()))
-        })
-        .collect();
+pub(crate) fn session_started(app: &App, s: &Session, students: &[String], o: Outcome) -> Outcome {
+    let new = (|| {
+        let course = app.store().course(&s.course_id)?;
+        let course_name = course
+            .as_ref()
+            .map_or(s.course_id.as_str(), |c| c.name.as_str());
+        let teacher = app.store().user_name(&s.teacher_id)?;
+        let teacher = teacher.as_deref().unwrap_or("");
+        let message = format!(
+            "{course_name}: {teacher} started attendance session {}",
+            s.id
+        );
+        let data = json!({"session_id": s.id, "course_id": s.course_id});
+        Ok(students
+            .iter()
+            .map(|st| {
+                NotificationInput::new("session_started", "Attendance session started", &message)
+                    .with_data(data.clone())
+                    .to(NotificationTarget::User(st.clone()))
+            })
+            .collect())
+    })();
     attach(app, o, new)
 }
 
 /// Marks by a teacher (one or bulk) that set a student absent tell that
 /// student. Self check-ins never do (they only mark present).
-pub(crate) fn after_marks(
-    app: &App,
-    sid: &str,
-    records: &[Record],
-    o: Outcome,
-) -> Result<Outcome, AppError> {
+pub(crate) fn after_marks(app: &App, sid: &str, records: &[Record], o: Outcome) -> Outcome {
     if !records.iter().any(|r| r.status == Status::Absent) {
-        return Ok(o);
+        return o;
     }
     let new = records
         .iter()
@@ -255,37 +260,54 @@ pub(crate) fn after_marks(
             .to(NotificationTarget::User(r.student_id.clone()))
         })
         .collect();
-    attach(app, o, new)
+    attach(app, o, Ok(new))
 }
 
 /// A session ended: its records join the course's tallies, and each
 /// student whose percentage fell under the threshold with it is warned.
-pub(crate) fn after_end(app: &App, s: &Session, o: Outcome) -> Result<Outcome, AppError> {
-    let records = app.store().records(&s.id)?;
-    let (changes, ticket) = app.store().tally_session(&s.course_id, &records)?;
+pub(crate) fn after_end(app: &App, s: &Session, o: Outcome) -> Outcome {
+    let tallied = app
+        .store()
+        .records(&s.id)
+        .and_then(|records| app.store().tally_session(&s.course_id, &records));
+    let (changes, ticket) = match tallied {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, session = %s.id, "attendance not tallied");
+            return o;
+        }
+    };
     let o = o.ticket(ticket);
     let threshold = app.config().platform.low_attendance_pct;
     if threshold <= 0.0 {
-        return Ok(o);
+        return o;
     }
-    let course = app.store().course(&s.course_id)?;
-    let course_name = course
-        .as_ref()
-        .map_or(s.course_id.as_str(), |c| c.name.as_str());
-    let new = changes
-        .into_iter()
-        .filter(|(_, before, after)| *after < threshold && before.is_none_or(|b| b >= threshold))
-        .map(|(student, _, after)| {
-            NotificationInput::new(
-                "low_attendance",
-                "Low attendance",
-                &format!("Your attendance in {course_name} is {after:.1}%, under {threshold}%"),
-            )
-            .with_data(json!({"course_id": s.course_id, "session_id": s.id,
-                              "percent": (after * 10.0).round() / 10.0, "threshold": threshold}))
-            .to(NotificationTarget::User(student))
-        })
-        .collect();
+    let new =
+        app.store()
+            .course(&s.course_id)
+            .map_err(AppError::from)
+            .map(|course| {
+                let course_name = course
+                    .as_ref()
+                    .map_or(s.course_id.as_str(), |c| c.name.as_str());
+                changes
+                    .into_iter()
+                    .filter(|(_, before, after)| {
+                        *after < threshold && before.is_none_or(|b| b >= threshold)
+                    })
+                    .map(|(student, _, after)| {
+                        NotificationInput::new(
+                    "low_attendance",
+                    "Low attendance",
+                    &format!("Your attendance in {course_name} is {after:.1}%, under {threshold}%"),
+                )
+                .with_data(json!({"course_id": s.course_id, "session_id": s.id,
+                                  "percent": (after * 10.0).round() / 10.0,
+                                  "threshold": threshold}))
+                .to(NotificationTarget::User(student))
+                    })
+                    .collect()
+            });
     attach(app, o, new)
 }
 

@@ -43,7 +43,7 @@ impl App {
 
     fn announce_status(&self, user: &User, status: &str) {
         let mut rooms: Vec<Room> = vec!["role:admin".into()];
-        match self.store().courses() {
+        match self.store().courses_shared() {
             Ok(courses) => rooms.extend(
                 courses
                     .iter()
