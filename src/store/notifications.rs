@@ -244,24 +244,23 @@ where
 }
 
 impl Store {
-    /// Stores notifications (one sled batch per tree); the ticket covers all.
+    /// Stores notifications; the ticket covers all. Plain inserts, one per
+    /// notification (each stands on its own, and a sled batch would seal
+    /// and write sled's buffer at once: this runs on the mark path).
     pub fn add_notifications(
         &self,
         new: Vec<NewNotification>,
     ) -> Result<(Vec<Notification>, Ticket), StoreError> {
         let n = &self.inner.notifications;
         self.inner.flusher.write(|_w| {
-            let (mut users, mut roles) = (sled::Batch::default(), sled::Batch::default());
             let mut out = Vec::with_capacity(new.len());
             for item in new {
                 let stored = n.build(item)?;
                 let (user, key) = Notifications::key(&stored);
-                let batch = if user { &mut users } else { &mut roles };
-                batch.insert(key, super::codec::enc(&stored));
+                let table = if user { &n.by_user } else { &n.by_role };
+                table.insert(key, &stored)?;
                 out.push(stored);
             }
-            n.by_user.tree().apply_batch(users)?;
-            n.by_role.tree().apply_batch(roles)?;
             Ok(out)
         })
     }
