@@ -100,6 +100,8 @@ pub(crate) struct Platform {
     started: Instant,
     /// Closed when shutdown begins.
     gate: Gate,
+    /// Who was told of being marked absent, per active session.
+    absent_told: notify::AbsentTold,
 }
 
 impl Platform {
@@ -124,7 +126,13 @@ impl Platform {
             notifications: io.ns_with(NOTIFICATIONS_NS, setup),
             started: Instant::now(),
             gate,
+            absent_told: notify::AbsentTold::default(),
         }
+    }
+
+    /// Who was told of being marked absent.
+    pub(crate) fn absent_told(&self) -> &notify::AbsentTold {
+        &self.absent_told
     }
 
     /// The admission gate.

@@ -5,8 +5,10 @@
 //! (to its students), a student marked absent (to the student), and the
 //! low-attendance warning after a session ends.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::app::{App, AppError, ErrorCode, Outcome};
@@ -240,15 +242,47 @@ pub(crate) fn session_started(app: &App, s: &Session, students: &[String], o: Ou
     attach(app, o, new)
 }
 
+/// The students of each active session already told they were marked
+/// absent: a student hears of it once per session, however often a teacher
+/// re-marks them (this keeps the mark path's writes to the marks
+/// themselves). In memory: after a restart a student may hear of it once
+/// more. Lock: a leaf, held for one lookup or update.
+#[derive(Default)]
+pub(crate) struct AbsentTold {
+    sessions: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl AbsentTold {
+    /// Whether `student` is to be told now (true once per session).
+    fn first(&self, sid: &str, student: &str) -> bool {
+        let mut s = self.sessions.lock();
+        match s.get_mut(sid) {
+            Some(told) if told.contains(student) => false,
+            Some(told) => told.insert(student.to_string()),
+            None => {
+                s.insert(sid.to_string(), HashSet::from([student.to_string()]));
+                true
+            }
+        }
+    }
+
+    /// The session ended.
+    fn forget(&self, sid: &str) {
+        self.sessions.lock().remove(sid);
+    }
+}
+
 /// Marks by a teacher (one or bulk) that set a student absent tell that
-/// student. Self check-ins never do (they only mark present).
+/// student, the first time in the session. Self check-ins never do (they
+/// only mark present).
 pub(crate) fn after_marks(app: &App, sid: &str, records: &[Record], o: Outcome) -> Outcome {
     if !records.iter().any(|r| r.status == Status::Absent) {
         return o;
     }
+    let told = app.platform().absent_told();
     let new = records
         .iter()
-        .filter(|r| r.status == Status::Absent)
+        .filter(|r| r.status == Status::Absent && told.first(sid, &r.student_id))
         .map(|r| {
             NotificationInput::new(
                 "marked_absent",
@@ -266,6 +300,7 @@ pub(crate) fn after_marks(app: &App, sid: &str, records: &[Record], o: Outcome) 
 /// A session ended: its records join the course's tallies, and each
 /// student whose percentage fell under the threshold with it is warned.
 pub(crate) fn after_end(app: &App, s: &Session, o: Outcome) -> Outcome {
+    app.platform().absent_told().forget(&s.id);
     let tallied = app
         .store()
         .records(&s.id)
@@ -314,6 +349,17 @@ pub(crate) fn after_end(app: &App, s: &Session, o: Outcome) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absent_is_told_once_per_session() {
+        let t = AbsentTold::default();
+        assert!(t.first("s", "a"));
+        assert!(!t.first("s", "a"));
+        assert!(t.first("s", "b"));
+        assert!(t.first("s2", "a"));
+        t.forget("s");
+        assert!(t.first("s", "a"));
+    }
 
     #[test]
     fn input_limits() {
