@@ -29,6 +29,9 @@ pub(crate) mod online;
 mod shutdown;
 pub(crate) mod topics;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
