@@ -29,6 +29,11 @@ use super::error::StoreError;
 use super::model::{Record, Role, Status, User};
 use super::{Store, Ticket};
 
+/// How many of a user's newest notifications unread counts, unread pages
+/// and "mark all read" look at (so their cost stays bounded however many
+/// notifications pile up; older ones are still listed by plain pages).
+pub const UNREAD_SCAN: usize = 1000;
+
 /// Who a notification is addressed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -276,7 +281,8 @@ impl Store {
     ) -> Result<NotificationPage, StoreError> {
         let mut items = Vec::with_capacity(limit.min(128));
         let mut more = false;
-        for n in self.inner.notifications.visible(user, before) {
+        let scan = if unread_only { UNREAD_SCAN } else { usize::MAX };
+        for n in self.inner.notifications.visible(user, before).take(scan) {
             let n = n?;
             if unread_only && n.read {
                 continue;
@@ -295,10 +301,15 @@ impl Store {
         Ok(NotificationPage { items, next_before })
     }
 
-    /// How many of `user`'s notifications are unread.
+    /// How many of `user`'s newest [`UNREAD_SCAN`] notifications are unread.
     pub fn unread_count(&self, user: &User) -> Result<usize, StoreError> {
         let mut count = 0;
-        for n in self.inner.notifications.visible(user, None) {
+        for n in self
+            .inner
+            .notifications
+            .visible(user, None)
+            .take(UNREAD_SCAN)
+        {
             if !n?.read {
                 count += 1;
             }
@@ -321,6 +332,7 @@ impl Store {
             let mut changed = Vec::new();
             let unread: Vec<Notification> = n
                 .visible(user, None)
+                .take(UNREAD_SCAN)
                 .filter(|r| r.as_ref().map_or(true, |n| !n.read))
                 .filter(|r| {
                     r.as_ref()
