@@ -9,7 +9,10 @@
 //! - `outcome`: what a handled request makes visible, and the one function
 //!   that makes it visible;
 //! - `error`: [`ErrorCode`] and [`AppError`];
-//! - `presence`: who joined which session (in memory);
+//! - `presence`: who joined which session, and who is online (in memory);
+//! - [`platform`]: notifications, topics, online presence, the monitor
+//!   status, graceful shutdown, the Socket.IO path and recovery (SPEC.md
+//!   §4.15–§4.21);
 //! - `tasks`: check-in code rotation and idle expiry;
 //! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
 //!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]).
