@@ -72,7 +72,7 @@ pub use model::{
 };
 pub use notifications::{
     NewNotification, Notification, NotificationBody, NotificationPage, NotificationTarget, Tally,
-    TallyChange,
+    TallyChange, UNREAD_SCAN,
 };
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 

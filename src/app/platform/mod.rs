@@ -20,7 +20,7 @@
 //! - `shutdown`: the graceful shutdown sequence.
 //!
 //! Lock rules: nothing here holds a lock across a call; the presence
-//! counts live in [`super::presence::Presence`] (leaf locks).
+//! counts live in the app's `presence` (leaf locks).
 
 mod config;
 pub(crate) mod monitor;

@@ -1,5 +1,5 @@
 //! Online presence across devices (SPEC.md §4.18): the counts are in
-//! [`crate::app::presence::Presence`]; this announces the flips and builds
+//! the app's `presence`; this announces the flips and builds
 //! the online lists. A flip is announced to the admins and to the rooms of
 //! the user's courses (their subscribers), never per socket.
 
