@@ -5,6 +5,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod platform_args;
+
 use clap::{Args, Parser, Subcommand};
 use rollcall::app::auth::hash_password;
 use rollcall::app::{api, App, AppConfig, PlatformBConfig};
@@ -45,7 +47,7 @@ struct Common {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
@@ -113,6 +115,8 @@ struct ServeArgs {
     platform_b: PlatformBConfig,
     #[command(flatten)]
     admin_ui: rollcall::admin_ui::AdminUiArgs,
+    #[command(flatten)]
+    platform: platform_args::PlatformArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -238,9 +242,9 @@ fn run(cli: Cli) -> Res<()> {
     let c = cli.common;
     match cli
         .command
-        .unwrap_or(Command::Serve(ServeArgs::default_from_env()))
+        .unwrap_or(Command::Serve(Box::new(ServeArgs::default_from_env())))
     {
-        Command::Serve(args) => serve(&c, args),
+        Command::Serve(args) => serve(&c, *args),
         Command::User(cmd) => user_cmd(&c, cmd),
         Command::Course(cmd) => course_cmd(&c, cmd),
         Command::Enroll { course, students } => {
@@ -295,7 +299,7 @@ impl ServeArgs {
 fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     let store = open_store(c)?;
     let secret = secret(c)?;
-    let config = AppConfig {
+    let mut config = AppConfig {
         data_dir: c.data_dir.clone(),
         client_urls: args
             .client_url
@@ -313,7 +317,9 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         code_period_secs: args.code_secs.max(5),
         platform_b: args.platform_b,
         admin_ui: args.admin_ui.config()?,
+        ..AppConfig::default()
     };
+    args.platform.apply(&mut config, &c.data_dir)?;
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -321,13 +327,16 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
-        let server = rollcall::http::serve(listener, move |req, addr| {
-            api::route(app.clone(), io.clone(), req, addr)
-        });
-        tokio::select! {
-            _ = server => {}
-            _ = shutdown_signal() => tracing::info!("shutting down"),
-        }
+        let (served_app, served_io) = (app.clone(), io.clone());
+        let server = tokio::spawn(rollcall::http::serve(listener, move |req, addr| {
+            api::route(served_app.clone(), served_io.clone(), req, addr)
+        }));
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        // Tell every socket and drain, then stop accepting and close (SPEC.md §4.20).
+        app.begin_shutdown("server shutting down").await;
+        server.abort();
+        app.finish_shutdown(&io).await?;
         store.flush_blocking()?;
         Ok::<_, Box<dyn std::error::Error>>(())
     })

@@ -1,5 +1,5 @@
 //! Authenticate after connect (seed 003 "method 2", seed 004's
-//! `authenticate` → `authenticated` / `authError`), SPEC.md §4.16.
+//! `authenticate` → `authenticated` / `authError`), SPEC.md §4.22.
 //!
 //! Opt-in (`AUTH_AFTER_CONNECT=on`): the middleware then lets a CONNECT
 //! without a token in, unauthenticated. Such a socket is in no room but its

@@ -1,5 +1,6 @@
 //! The HTTP routes beside the Socket.IO endpoint: login, registration,
-//! health, and a session's attendance as CSV.
+//! health, and a session's attendance as CSV; the platform routes are in
+//! `platform` (SPEC.md §4.16–§4.19).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
 
+mod platform;
 mod platform_b;
 
 /// A hash to verify against when the user is unknown.
@@ -102,6 +104,7 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (method, path.as_str()) {
+        (_, p) if platform::handles(p) => platform::route(app, io, req).await,
         (Method::GET, "/api/health") => json_response(
             200,
             json!({"status": "ok", "clients": io.client_count(),
@@ -222,13 +225,16 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
     }
 }
 
-fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) -> Response<Body> {
-    let token = req
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let user = match app.keys().authenticate(app.store(), token) {
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) -> Response<Body> {
+    let user = match app.keys().authenticate(app.store(), bearer(req)) {
         Ok(u) => u,
         Err(e) => return error_with(401, e.code(), &e.to_string()),
     };

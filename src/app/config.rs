@@ -30,10 +30,14 @@ pub struct AppConfig {
     pub queue_per_socket: usize,
     /// Default lifetime of a check-in code.
     pub code_period_secs: u64,
-    /// Sessions, tokens, authenticate-after-connect and messaging (§4.16).
+    /// Sessions, tokens, authenticate-after-connect and messaging (§4.22).
     pub platform_b: super::PlatformBConfig,
     /// The admin UI namespace (off by default).
     pub admin_ui: AdminUiConfig,
+    /// Notifications, topics, presence, shutdown (SPEC.md §4.16–§4.20).
+    pub platform: super::platform::PlatformConfig,
+    /// The Socket.IO path and recovery of the server (SPEC.md §4.21).
+    pub server: super::platform::ServerSettings,
 }
 
 impl Default for AppConfig {
@@ -51,6 +55,8 @@ impl Default for AppConfig {
             code_period_secs: 30,
             platform_b: Default::default(),
             admin_ui: AdminUiConfig::default(),
+            platform: Default::default(),
+            server: Default::default(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Device sessions, forced logout and token push (SPEC.md §4.16).
+//! Device sessions, forced logout and token push (SPEC.md §4.22).
 //!
 //! A *device* is the token a client authenticated with: every token this
 //! server issues carries an id (`jti`), and each socket keeps the id of its

@@ -1,6 +1,6 @@
 //! The `/messenger` namespace (seed 004): direct messages between users who
 //! share a course (or with an admin), typing indicators, read receipts and
-//! history; SPEC.md §4.16. The events are `events::messenger`'s table,
+//! history; SPEC.md §4.22. The events are `events::messenger`'s table,
 //! handled by the same per-socket pipeline as `/` (so a message is durable
 //! before anyone sees it or its ack).
 //!

@@ -9,13 +9,16 @@
 //! - `outcome`: what a handled request makes visible, and the one function
 //!   that makes it visible;
 //! - `error`: [`ErrorCode`] and [`AppError`];
-//! - `presence`: who joined which session (in memory);
+//! - `presence`: who joined which session, and who is online (in memory);
+//! - [`platform`]: notifications, topics, online presence, the monitor
+//!   status, graceful shutdown, the Socket.IO path and recovery (SPEC.md
+//!   §4.15–§4.21);
 //! - `tasks`: check-in code rotation and idle expiry;
 //! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
 //!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]);
 //! - `platform_b`, `devices`, `after_connect`, `messenger`: device sessions,
 //!   forced logout and token push, authenticate-after-connect, and the
-//!   `/messenger` namespace (SPEC.md §4.16).
+//!   `/messenger` namespace (SPEC.md §4.22).
 //!
 //! Each socket's requests are handled in arrival order by a small per-socket
 //! pipeline: a worker applies each request to the store (in memory, fast) and
@@ -39,6 +42,7 @@ mod error;
 mod events;
 mod messenger;
 mod outcome;
+pub mod platform;
 mod platform_b;
 mod presence;
 mod tasks;
@@ -96,6 +100,7 @@ pub struct App {
     presence: Presence,
     rotations: Rotations,
     platform_b: platform_b::PlatformB,
+    platform: platform::Platform,
 }
 
 impl App {
@@ -103,12 +108,20 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
-        let builder = SocketIoConfig::builder();
+        let gate = platform::Gate::default();
+        let builder = config.server.apply(SocketIoConfig::builder(), &gate);
         let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
+        // `/` lets a tokenless CONNECT in when authenticate-after-connect is
+        // on; `/notifications` always needs the token.
         let anonymous = config.platform_b.auth_after_connect;
+        let (nf_store, nf_keys) = (store.clone(), keys.clone());
+        let auth = move |socket: Arc<Socket>| {
+            let result = authenticate(&nf_store, &nf_keys, &socket, false);
+            async move { result }
+        };
         let cell = app_cell.clone();
         let setup = NamespaceSetup::new(move |socket| {
             if let Some(app) = cell.get() {
@@ -121,6 +134,7 @@ impl App {
         });
         let ns = io.ns_with("/", setup);
         let platform_b = platform_b::PlatformB::new(&io, app_cell.clone(), &store, &keys);
+        let platform = platform::Platform::register(&io, app_cell.clone(), auth, gate);
         let app = Arc::new(App {
             store,
             keys,
@@ -129,6 +143,7 @@ impl App {
             presence: Presence::default(),
             rotations: Rotations::default(),
             platform_b,
+            platform,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -169,6 +184,11 @@ impl App {
         &self.presence
     }
 
+    /// The platform features' state.
+    pub(crate) fn platform(&self) -> &platform::Platform {
+        &self.platform
+    }
+
     /// The sessions whose code rotation runs.
     fn rotations(&self) -> &Rotations {
         &self.rotations
@@ -190,21 +210,30 @@ impl App {
     /// pipeline, its disconnect handler.
     fn setup_socket(self: &Arc<Self>, socket: Arc<Socket>, user: &User) {
         socket.data().insert(socket_json(user));
-        socket.join(&format!("user:{}", user.id));
-        socket.join(&format!("role:{}", user.role.as_str()));
+        platform::join_user_rooms(&socket, user);
         after_connect::register_authenticate(self, &socket);
-        self.attach_pipeline(&socket, events::EVENTS);
+        let (ctx, job_tx) = self.attach_pipeline(&socket, events::EVENTS);
+        let limits = (self.config.rate_per_sec, self.config.rate_burst);
+        events::topics::register_aliases(&socket, &ctx, &job_tx, limits);
         let app = self.clone();
         socket.on_disconnect(move |s, _reason| {
             if let Some(user) = s.data().get::<Arc<User>>() {
                 app.presence.disconnect(&user.id, s.id());
             }
         });
+        if let Some(shared) = socket.data().get::<Arc<User>>() {
+            self.platform_connected(&socket, &shared);
+        }
     }
 
     /// Registers the events of `table` with `socket`, handled by one
-    /// per-socket pipeline (rate limit, in-order handling, commit).
-    fn attach_pipeline(self: &Arc<Self>, socket: &Arc<Socket>, table: &'static [EventSpec]) {
+    /// per-socket pipeline (rate limit, in-order handling, commit); the
+    /// pipeline's context and queue, for events routed to it otherwise.
+    fn attach_pipeline(
+        self: &Arc<Self>,
+        socket: &Arc<Socket>,
+        table: &'static [EventSpec],
+    ) -> (Arc<SocketCtx>, mpsc::Sender<Job>) {
         let ctx = Arc::new(SocketCtx {
             bucket: Mutex::new((self.config.rate_burst, Instant::now())),
         });
@@ -217,22 +246,10 @@ impl App {
             let tx = job_tx.clone();
             let ctx = ctx.clone();
             socket.on(spec.name, move |s, payload, ack| {
-                if !ctx.take_token(rate, burst) {
-                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
-                    refuse(s, spec.error_event, ack, &e);
-                    return;
-                }
-                let job = Job { spec, payload, ack };
-                if let Err(e) = tx.try_send(job) {
-                    let job = match e {
-                        mpsc::error::TrySendError::Full(j)
-                        | mpsc::error::TrySendError::Closed(j) => j,
-                    };
-                    let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
-                    refuse(s, spec.error_event, job.ack, &e);
-                }
+                ctx.enqueue(&tx, (rate, burst), s, Job { spec, payload, ack });
             });
         }
+        (ctx, job_tx)
     }
 }
 
@@ -257,6 +274,30 @@ pub(crate) fn course_room(course_id: &str) -> String {
 }
 
 impl SocketCtx {
+    /// Queues a request for the worker, or refuses it at once (rate limit,
+    /// in-flight limit).
+    fn enqueue(
+        &self,
+        tx: &mpsc::Sender<Job>,
+        (rate, burst): (f64, f64),
+        s: &Arc<Socket>,
+        job: Job,
+    ) {
+        let error_event = job.spec.error_event;
+        if !self.take_token(rate, burst) {
+            let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
+            refuse(s, error_event, job.ack, &e);
+            return;
+        }
+        if let Err(e) = tx.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
+            refuse(s, error_event, job.ack, &e);
+        }
+    }
+
     /// Token bucket: `rate` per second, up to `burst`.
     fn take_token(&self, rate: f64, burst: f64) -> bool {
         take_token(&mut self.bucket.lock(), rate, burst)

@@ -1,4 +1,4 @@
-//! Settings and shared state of the platform features of SPEC.md §4.16:
+//! Settings and shared state of the platform features of SPEC.md §4.22:
 //! authenticate-after-connect, the `/messenger` namespace and its per-user
 //! message rate limit. Kept apart from [`super::AppConfig`]'s own fields so
 //! that the switches of one feature live in one place (the binary flattens
@@ -25,7 +25,7 @@ fn on_off(s: &str) -> Result<bool, String> {
     }
 }
 
-/// The settings of SPEC.md §4.16.
+/// The settings of SPEC.md §4.22.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlatformBConfig {
     /// Let a CONNECT without a token in, to send `authenticate {token}`
@@ -68,7 +68,7 @@ impl PlatformBConfig {
 /// Users whose message bucket is tracked before full buckets are dropped.
 const MAX_TRACKED_SENDERS: usize = 10_000;
 
-/// State shared by the features of §4.16.
+/// State shared by the features of §4.22.
 pub(crate) struct PlatformB {
     /// The `/messenger` namespace.
     pub messenger: Arc<Namespace>,

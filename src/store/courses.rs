@@ -44,6 +44,19 @@ impl Courses {
         self.courses.all()
     }
 
+    /// Every course, shared from the cache (a key scan; each course is
+    /// decoded once, until it changes).
+    pub(super) fn all_cached(&self) -> Result<Vec<Arc<Course>>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.courses.tree().iter().keys() {
+            let key = key?;
+            if let Some(c) = self.get(&String::from_utf8_lossy(&key))? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
     /// Changes a course in place.
     pub(super) fn update(
         &self,

@@ -10,6 +10,7 @@
 //! | `sessions` | session id | [`Session`] |
 //! | `records` | session id `\0` student id | [`Record`] |
 //! | `active_by_course` | course id `\0` session id | empty |
+//! | `notif_user`, `notif_role`, `notif_read`, `attendance_tally` | see `notifications` | notifications, read marks, tallies |
 //! | `meta` | `schema_version` | version number |
 //! | `messages`, `message_ids`, `inbox` | see `messages` | [`Message`] |
 //! | `revoked_tokens` | token id | expiry (see `revoked`) |
@@ -57,6 +58,7 @@ mod error;
 mod flusher;
 mod messages;
 mod model;
+mod notifications;
 mod records;
 mod revoked;
 mod sessions;
@@ -74,6 +76,10 @@ pub use messages::Message;
 pub use model::{
     CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
     Status, User,
+};
+pub use notifications::{
+    NewNotification, Notification, NotificationBody, NotificationPage, NotificationTarget, Tally,
+    TallyChange, UNREAD_SCAN,
 };
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 
@@ -99,6 +105,7 @@ struct Inner {
     activity: Activity,
     messages: messages::Messages,
     revoked: revoked::Revoked,
+    notifications: notifications::Notifications,
 }
 
 /// The store. Cheap to clone.
@@ -138,6 +145,7 @@ impl Store {
                 activity: Activity::new(),
                 messages: messages::Messages::open(&db)?,
                 revoked: revoked::Revoked::open(&db)?,
+                notifications: notifications::Notifications::open(&db)?,
             }),
         };
         store.recover_activity()?;
@@ -226,6 +234,12 @@ impl Store {
     /// All courses.
     pub fn courses(&self) -> Result<Vec<Course>, StoreError> {
         self.inner.courses.all()
+    }
+
+    /// All courses, shared from the cache (decoded once until they change;
+    /// presence looks up a user's courses with it, SPEC.md §4.18).
+    pub fn courses_shared(&self) -> Result<Vec<Arc<Course>>, StoreError> {
+        self.inner.courses.all_cached()
     }
 
     /// Changes a course in place.

@@ -1,4 +1,4 @@
-//! The HTTP routes of SPEC.md §4.16: logout (this device or all), the
+//! The HTTP routes of SPEC.md §4.22: logout (this device or all), the
 //! caller's devices, and the admin's user routes (change role / active
 //! flag, force a logout, list a user's devices). Answers follow the API's
 //! JSON-error style (`{"ok":false,"error":{"code","message"}}`).

@@ -1,4 +1,4 @@
-//! The `/messenger` events (SPEC.md §4.16): `sendMessage`, `typing`,
+//! The `/messenger` events (SPEC.md §4.22): `sendMessage`, `typing`,
 //! `markRead`, `getMessages`. Their table is [`MESSENGER_EVENTS`], held to
 //! SPEC.md by the tests in `tests.rs` as [`super::EVENTS`] is; the namespace
 //! and the delivery of messages are in `crate::app::messenger`.

@@ -16,6 +16,9 @@
 //! - `rooms`: the session rooms of the seed 000 events (join, leave, update);
 //! - `messenger`: the `/messenger` namespace's own table and handlers
 //!   (direct messages, §4.16);
+//! - `notifications`, `topics`, `presence`: the platform requests (a page
+//!   of notifications and read marks; topic subscriptions; online users and
+//!   session presence), see [`super::platform`];
 //! - `args`: payload parsing and permission checks shared by all;
 //! - `views`: the JSON views of SPEC.md §4.6.
 
@@ -30,9 +33,12 @@ use crate::store::User;
 mod args;
 mod courses;
 mod messenger;
+mod notifications;
+mod presence;
 mod rooms;
 mod self_checkin;
 mod sessions;
+pub(crate) mod topics;
 mod views;
 
 pub(crate) use messenger::{message_json, MESSENGER_EVENTS};
@@ -86,6 +92,12 @@ pub(crate) struct EventSpec {
 const ATTENDANCE_ERROR: &str = "attendanceError";
 /// Error event of the course tracking events.
 const COURSE_ERROR: &str = "activeSessionsError";
+/// Error event of the topic events.
+const TOPIC_ERROR: &str = "topicError";
+/// Error event of the notification events.
+const NOTIFICATION_ERROR: &str = "notificationError";
+/// Error event of the presence events.
+const PRESENCE_ERROR: &str = "presenceError";
 
 const fn ev(
     name: &'static str,
@@ -121,6 +133,12 @@ pub(crate) static EVENTS: &[EventSpec] = &[
     ev("sessionUpdate",            ATTENDANCE_ERROR, Who::Staff,   rooms::update),
     ev("getAttendanceStats",       ATTENDANCE_ERROR, Who::Member,  sessions::stats),
     ev("markAttendance",           ATTENDANCE_ERROR, Who::Student, self_checkin::mark),
+    ev("getNotifications",         NOTIFICATION_ERROR, Who::Any,   notifications::page),
+    ev("markNotificationRead",     NOTIFICATION_ERROR, Who::Any,   notifications::mark_read),
+    ev("subscribe",                TOPIC_ERROR,      Who::Any,     topics::subscribe),
+    ev("unsubscribe",              TOPIC_ERROR,      Who::Any,     topics::unsubscribe),
+    ev("getOnlineUsers",           PRESENCE_ERROR,   Who::Any,     presence::online),
+    ev("getSessionPresence",       PRESENCE_ERROR,   Who::Staff,   presence::session),
 ];
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub(super) fn start(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let (records, _) = records_json(app, &sid)?;
     app.presence().open(&sid);
     let o = started(app, &session, records, o, true);
+    let o = crate::app::platform::notify::session_started(app, &session, &course.students, o);
     if session.checkin.code_required {
         app.start_code_rotation(&sid);
     }
@@ -183,8 +184,9 @@ pub(super) fn apply_marks(
     marks: &[Mark],
 ) -> Result<Marked, AppError> {
     let (records, ticket) = app.store().mark(sid, &user.id, marks)?;
+    let outcome = Outcome::new().ticket(ticket);
     Ok(Marked {
-        outcome: Outcome::new().ticket(ticket),
+        outcome: crate::app::platform::notify::after_marks(app, sid, &records, outcome),
         records: records.iter().map(|r| record_json(app, r)).collect(),
         at: crate::store::now_rfc3339(),
     })
@@ -368,6 +370,7 @@ pub(crate) fn end_session(app: &App, sid: &str, by: Option<&User>) -> Result<Out
             active,
         );
     }
+    let o = crate::app::platform::notify::after_end(app, &session, o);
     Ok(o.reply("session_id", json!(sid))
         .reply("final_statistics", final_statistics))
 }
