@@ -17,7 +17,9 @@ use crate::store::{Role, User};
 
 /// Whether `path` is one of these routes.
 pub(super) fn handles(path: &str) -> bool {
-    path.starts_with("/api/admin/") || path == "/api/socket-test"
+    path == "/api/admin/notifications"
+        || path.starts_with("/api/admin/topics/")
+        || path == "/api/socket-test"
 }
 
 /// An [`AppError`] as an HTTP answer.
