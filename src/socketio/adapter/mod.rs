@@ -43,6 +43,7 @@
 
 mod local;
 mod options;
+pub mod redis;
 
 #[doc(hidden)]
 pub mod contract;
@@ -270,6 +271,13 @@ impl std::fmt::Debug for AdapterFactory {
 pub trait Adapter: Send + Sync + 'static {
     /// This node's sockets and rooms.
     fn local(&self) -> &LocalAdapter;
+
+    /// Resolves once the adapter reaches the other nodes (a cluster adapter:
+    /// subscribed to its channels), so that nothing sent to this namespace
+    /// from then on is missed. At once for the local adapter.
+    fn ready(&self) -> BoxFuture<()> {
+        Box::pin(std::future::ready(()))
+    }
 
     /// Adds `socket` to `rooms` (on this node: membership is where the
     /// socket is). Called by [`Socket::join`].
