@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall::engine::{Cors, Deflate, DirectWrites};
+use rollcall::socketio::adapter::redis::RedisNode;
 use rollcall::socketio::{
     NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
     SocketIo, SocketIoConfig,
@@ -203,6 +204,8 @@ async fn main() -> std::io::Result<()> {
             config = config.recovery_log(log);
         }
     }
+    let redis = RedisNode::from_env().await.map_err(std::io::Error::other)?;
+    config = config.adapter(RedisNode::factory_or_local(redis.as_ref()));
     let io = SocketIo::new(config.build());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));

@@ -186,6 +186,21 @@ impl RedisNode {
         Ok(RedisNode::start_with(config, client, first))
     }
 
+    /// The node configured by the environment ([`RedisAdapterConfig::from_env`]),
+    /// connected; `None` when `REDIS_URL` is not set (single-node mode).
+    pub async fn from_env() -> Result<Option<RedisNode>, RedisAdapterError> {
+        match RedisAdapterConfig::from_env()? {
+            Some(config) => RedisNode::connect(config).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The adapter factory for a server: this node's when there is one,
+    /// else the [`LocalAdapter`](crate::socketio::LocalAdapter)'s.
+    pub fn factory_or_local(node: Option<&RedisNode>) -> AdapterFactory {
+        node.map_or_else(AdapterFactory::local, RedisNode::factory)
+    }
+
     /// Starts a node that connects in the background (as
     /// [`Startup::Retry`] does), without waiting: for code that cannot
     /// await. Needs a Tokio runtime.
