@@ -13,7 +13,9 @@
 //! `socket.io-msgpack-parser`; default `json`, anything else is refused at
 //! startup). `DEFLATE=1` (permessage-deflate for WebSocket
 //! clients that offer it, packets of at least `DEFLATE_THRESHOLD` bytes
-//! compressed, default 1024). maxPayload 1,000,000, connect timeout 1000 ms,
+//! compressed, default 1024). `REDIS_URL` (and `REDIS_PREFIX`, `REDIS_MODE`,
+//! `REDIS_REQUEST_TIMEOUT_MS`, `REDIS_STARTUP`: SPEC.md §3.12) makes it a
+//! node of a Redis cluster. maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;

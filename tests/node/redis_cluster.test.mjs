@@ -204,6 +204,26 @@ test("Redis restarted mid-test: local delivery goes on while it is down, cluster
   assert.deepEqual(ids(await ask(b, "fetch", { rooms: [] })), ids([a, b, c]));
 });
 
+test("examples/conformance with REDIS_URL is a cluster node (its room broadcasts reach the other nodes)", { skip: SKIP }, async () => {
+  const { a, b, c } = clients;
+  const conf = await startNode("conformance", { url: redis.url, prefix: PREFIX, name: "conf" });
+  try {
+    const d = await client(conf, { user: "d" });
+    await ask(d, "join", "room1");
+    await ask(d, "broadcast", "room1", "from-conformance");
+    for (const s of [a, c]) {
+      const [, arg] = await received(s, (e) => e[0] === "bcast", 5000, "bcast from the conformance server");
+      assert.equal(arg, "from-conformance");
+    }
+    await ask(b, "emit", { rooms: ["room1"] }, "to-conformance", 5);
+    await received(d, (e) => e[0] === "to-conformance" && e[1] === 5, 5000, "a cluster broadcast on the conformance server");
+    assert.deepEqual(ids(await ask(c, "fetch", { rooms: ["room1"] })), ids([a, c, d]));
+    d.disconnect();
+  } finally {
+    await conf.stop();
+  }
+});
+
 test("sharded: rollcall nodes and createShardedAdapter in one cluster", { skip: SKIP }, async () => {
   const url = redis.url;
   const sharded = await Promise.all([

@@ -72,18 +72,21 @@ export class RedisServer {
   }
 }
 
-function rustBinary() {
+function rustBinary(example = "cluster_node") {
   const target = process.env.CARGO_TARGET_DIR ? path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR) : path.join(REPO_ROOT, "target");
-  const bin = path.join(target, "debug", "examples", "cluster_node");
+  const bin = path.join(target, "debug", "examples", example);
   if (!existsSync(bin)) throw new Error(`${bin} not found: build it with \`cargo build --examples\``);
   return bin;
 }
 
-/** Starts a cluster node: kind "rust" (examples/cluster_node) or "node". */
+/** Starts a cluster node: kind "rust" (examples/cluster_node), "conformance"
+ *  (examples/conformance) or "node" (redis_cluster_node.mjs). */
 export async function startNode(kind, { url, prefix, mode = "classic", name }) {
   const here = path.dirname(new URL(import.meta.url).pathname);
   const [cmd, args, cwd] =
-    kind === "rust" ? [rustBinary(), [], REPO_ROOT] : [process.execPath, [path.join(here, "redis_cluster_node.mjs")], here];
+    kind === "node"
+      ? [process.execPath, [path.join(here, "redis_cluster_node.mjs")], here]
+      : [rustBinary(kind === "rust" ? "cluster_node" : kind), [], REPO_ROOT];
   const env = {
     ...process.env,
     HOST: "127.0.0.1",

@@ -39,7 +39,11 @@
 //!   a cluster adapter overrides just what crosses nodes.
 //!
 //! [`contract`] is the rule book any adapter must pass (run over real
-//! connections by `tests/adapter_contract.rs` for the local adapter).
+//! connections by `tests/adapter_contract.rs` for the local adapter, and by
+//! `tests/redis_adapter.rs` for [`redis`] with two nodes).
+//!
+//! [`redis`] is the cluster adapter over Redis, wire-compatible with npm
+//! `@socket.io/redis-adapter`.
 
 mod local;
 mod options;
