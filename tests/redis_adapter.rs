@@ -237,3 +237,32 @@ async fn a_silent_node_times_out_then_is_counted_out() {
     assert_eq!(found.len(), 1);
     assert!(t.elapsed() < Duration::from_millis(1000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_dropped_and_counted() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(config(&redis.url(), "mal", RedisMode::Classic)).await;
+    let b = node(config(&redis.url(), "mal", RedisMode::Classic)).await;
+    let mut on_b = client(&b).await;
+    let rc = redis::Client::open(redis.url()).unwrap();
+    let mut conn = rc.get_multiplexed_async_connection().await.unwrap();
+    let garbage: [(&str, &[u8]); 5] = [
+        ("mal#/#", b"\xc1"),
+        ("mal#/#", b"\x93\xa1u\x80"),
+        ("mal-request#/#", b"{\"type\":99,\"uid\":\"z\"}"),
+        ("mal-request#/#", b"{not json"),
+        ("mal-response#/#", b"[]"),
+    ];
+    for (ch, bytes) in garbage {
+        let _: () = redis::cmd("PUBLISH")
+            .arg(ch)
+            .arg(bytes)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    until_received(&a.ns, &mut on_b, "still-fine", Duration::from_secs(5)).await;
+    assert_eq!(b.redis.stats().malformed, 5, "{:?}", b.redis.stats());
+}

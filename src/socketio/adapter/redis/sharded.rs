@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::wire::{
     decode_any, event_array, has_binary, json_bytes, msgpack, one, opts_field, packet_of,
-    rooms_field, rooms_value, str_field, Body, Envelope, Reply, WireError,
+    rooms_value, selection, str_field, Body, Envelope, Legacy, Reply, WireError,
 };
 use crate::socketio::adapter::BroadcastOptions;
 
@@ -122,18 +122,9 @@ pub(super) fn decode(msg: &Bytes) -> Result<Envelope, WireError> {
                 request_id: rid,
             }
         }
-        Some(4) => Body::Join {
-            opts: opts_field(&d, "opts")?,
-            rooms: rooms_field(&d, "rooms"),
-        },
-        Some(5) => Body::Leave {
-            opts: opts_field(&d, "opts")?,
-            rooms: rooms_field(&d, "rooms"),
-        },
-        Some(6) => Body::Disconnect {
-            opts: opts_field(&d, "opts")?,
-            close: d.get("close").and_then(Value::as_bool).unwrap_or(false),
-        },
+        Some(4) => selection(Legacy::Join, &d)?,
+        Some(5) => selection(Legacy::Leave, &d)?,
+        Some(6) => selection(Legacy::Disconnect, &d)?,
         Some(7) => Body::Fetch {
             request_id: need_rid()?,
             opts: opts_field(&d, "opts")?,

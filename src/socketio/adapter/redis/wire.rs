@@ -95,7 +95,8 @@ pub(super) enum Body {
     Ignored,
 }
 
-/// The legacy per-socket request kinds.
+/// The three actions on sockets: join, leave, disconnect (of a selection,
+/// or in the classic legacy form, of one socket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Legacy {
     Join,
@@ -255,6 +256,26 @@ pub(super) fn rooms_field(v: &Value, k: &str) -> Vec<Room> {
 /// Room names as a JSON array.
 pub(super) fn rooms_value(rooms: &[Room]) -> Value {
     Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
+}
+
+/// A join / leave / disconnect of a selection, from the fields `opts`,
+/// `rooms` and `close` of `v` (both protocols name them alike).
+pub(super) fn selection(kind: Legacy, v: &Value) -> Result<Body, WireError> {
+    let opts = opts_field(v, "opts")?;
+    Ok(match kind {
+        Legacy::Join => Body::Join {
+            opts,
+            rooms: rooms_field(v, "rooms"),
+        },
+        Legacy::Leave => Body::Leave {
+            opts,
+            rooms: rooms_field(v, "rooms"),
+        },
+        Legacy::Disconnect => Body::Disconnect {
+            opts,
+            close: v.get("close").and_then(Value::as_bool).unwrap_or(false),
+        },
+    })
 }
 
 fn opts_value(opts: &BroadcastOptions) -> Value {
@@ -426,18 +447,9 @@ pub(super) fn classic_decode_request(msg: &Bytes) -> Result<Envelope, WireError>
         Some(2) if !has_opts => legacy(Legacy::Join)?,
         Some(3) if !has_opts => legacy(Legacy::Leave)?,
         Some(4) if !has_opts => legacy(Legacy::Disconnect)?,
-        Some(2) => Body::Join {
-            opts: opts_field(&v, "opts")?,
-            rooms: rooms_field(&v, "rooms"),
-        },
-        Some(3) => Body::Leave {
-            opts: opts_field(&v, "opts")?,
-            rooms: rooms_field(&v, "rooms"),
-        },
-        Some(4) => Body::Disconnect {
-            opts: opts_field(&v, "opts")?,
-            close: v.get("close").and_then(Value::as_bool).unwrap_or(false),
-        },
+        Some(2) => selection(Legacy::Join, &v)?,
+        Some(3) => selection(Legacy::Leave, &v)?,
+        Some(4) => selection(Legacy::Disconnect, &v)?,
         Some(5) => Body::Fetch {
             request_id: need_rid()?,
             opts: opts_field(&v, "opts")?,
