@@ -101,6 +101,12 @@ test("fetchSockets from each kind of node: ids, rooms and data of every node's s
       const want = [s.id, s === b ? "room2" : "room1"].sort();
       assert.deepEqual(f.rooms, want, `${s.node}'s rooms seen from ${origin.node}`);
     }
+    if (origin === c) {
+      for (const s of [a, b]) {
+        const { hs } = all.find((x) => x.id === s.id);
+        assert.deepEqual(hs, { auth: { data: s.io.opts.auth.data }, transport: "websocket", issued: "number", time: "string" }, `${s.node}'s handshake as Node sees it`);
+      }
+    }
     const r1 = await ask(origin, "fetch", { rooms: ["room1"] });
     assert.deepEqual(ids(r1), ids([a, c]));
     const notR1 = await ask(origin, "fetch", { rooms: [], except: ["room1"] });

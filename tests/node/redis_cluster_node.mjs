@@ -49,7 +49,13 @@ io.on("connection", (socket) => {
   socket.on("fetch", async (sel, cb) => {
     try {
       const found = await io.in(sel.rooms || []).except(sel.except || []).fetchSockets();
-      const v = found.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data ?? null }));
+      const v = found.map((s) => ({
+        id: s.id,
+        rooms: [...s.rooms].sort(),
+        data: s.data ?? null,
+        // What a Node app reads of a remote socket's handshake.
+        hs: { auth: s.handshake.auth, transport: s.handshake.query?.transport, issued: typeof s.handshake.issued, time: typeof s.handshake.time },
+      }));
       v.sort((a, b) => (JSON.stringify(a.id) < JSON.stringify(b.id) ? -1 : 1));
       cb(v);
     } catch (e) {

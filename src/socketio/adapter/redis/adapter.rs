@@ -109,9 +109,13 @@ impl RedisAdapter {
             ready,
             room_channels: Mutex::new(HashSet::new()),
         });
+        // A list: a dynamic namespace may be built twice by racing CONNECTs
+        // (one is kept); both get messages until the other is dropped.
         node.namespaces
             .write()
-            .insert(nsp.clone(), Arc::downgrade(&inner));
+            .entry(nsp.clone())
+            .or_default()
+            .push(Arc::downgrade(&inner));
         let route = |kind, sub| Route {
             nsp: nsp.clone(),
             kind,
@@ -159,21 +163,31 @@ impl RedisAdapter {
 impl Drop for RedisAdapter {
     fn drop(&mut self) {
         let i = &self.inner;
-        let mode = i.node.config.mode;
-        let mut keys = vec![i.ch.reply_to(mode, &i.node.uid)];
-        match mode {
-            RedisMode::Classic => keys.extend([
-                format!("{}*", i.ch.main),
-                i.ch.response.clone(),
-                i.ch.request.clone(),
-            ]),
-            RedisMode::Sharded => {
-                keys.push(i.ch.main.clone());
-                keys.extend(i.room_channels.lock().drain().map(|r| i.ch.room(&r)));
+        for r in i.room_channels.lock().drain() {
+            i.node.unroute(&i.ch.room(&r));
+        }
+        {
+            let mut map = i.node.namespaces.write();
+            let me = Arc::as_ptr(&self.inner);
+            let last = match map.get_mut(&i.nsp) {
+                Some(list) => {
+                    list.retain(|w| w.as_ptr() != me && w.strong_count() > 0);
+                    list.is_empty()
+                }
+                None => true,
+            };
+            if !last {
+                return;
             }
+            map.remove(&i.nsp);
+        }
+        let mode = i.node.config.mode;
+        let mut keys = vec![i.ch.reply_to(mode, &i.node.uid), i.ch.main.clone()];
+        if mode == RedisMode::Classic {
+            keys[1] = format!("{}*", i.ch.main);
+            keys.extend([i.ch.response.clone(), i.ch.request.clone()]);
         }
         keys.iter().for_each(|k| i.node.unroute(k));
-        i.node.namespaces.write().remove(&i.nsp);
     }
 }
 

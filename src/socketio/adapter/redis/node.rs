@@ -113,7 +113,7 @@ pub(super) struct NodeInner {
     conn: RwLock<Option<ConnectionManager>>,
     subs: mpsc::UnboundedSender<SubCmd>,
     routes: RwLock<HashMap<String, Route>>,
-    pub namespaces: RwLock<HashMap<String, Weak<Inner>>>,
+    pub namespaces: RwLock<HashMap<String, Vec<Weak<Inner>>>>,
     pub counters: Counters,
     /// Other nodes last counted (for `server_side_emit`'s return value).
     pub others: AtomicUsize,
@@ -380,14 +380,16 @@ impl NodeInner {
         let Some(route) = self.routes.read().get(&key).cloned() else {
             return;
         };
-        let ns = self
-            .namespaces
-            .read()
-            .get(&route.nsp)
-            .and_then(Weak::upgrade);
-        if let Some(ns) = ns {
-            let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-            ns.on_message(&route.kind, payload);
+        let targets: Vec<Arc<Inner>> = match self.namespaces.read().get(&route.nsp) {
+            Some(list) => list.iter().filter_map(Weak::upgrade).collect(),
+            None => return,
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+        for ns in targets {
+            ns.on_message(&route.kind, payload.clone());
         }
     }
 }
