@@ -20,7 +20,7 @@
 //!   pattern subscriptions, JSON requests, msgpack broadcasts) and the
 //!   sharded one (`SPUBLISH`/`SSUBSCRIBE`, the `ClusterAdapter` envelope,
 //!   one channel per public room). `wire` and `sharded` turn both into the
-//!   same [`wire::Envelope`], so the handling is written once.
+//!   same envelope model (`wire::Envelope`), so the handling is written once.
 //! - Faults: Redis down or lost never stops local delivery. The subscriber
 //!   reconnects with back-off and resubscribes; the outage is logged and
 //!   counted ([`RedisNode::stats`]); requests to other nodes time out after
