@@ -266,3 +266,34 @@ async fn malformed_messages_are_dropped_and_counted() {
     until_received(&a.ns, &mut on_b, "still-fine", Duration::from_secs(5)).await;
     assert_eq!(b.redis.stats().malformed, 5, "{:?}", b.redis.stats());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_noticed_and_left_behind() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(config(&redis.url(), "hung", RedisMode::Classic)).await;
+    let b = node(config(&redis.url(), "hung", RedisMode::Classic)).await;
+    let mut on_a = client(&a).await;
+    let mut on_b = client(&b).await;
+    until_received(&a.ns, &mut on_b, "before", Duration::from_secs(5)).await;
+    redis.freeze(true);
+    // Connections stay open but nothing answers: the subscriber's PING
+    // times out (5 s check + 1.5 s timeout) and the loss is counted.
+    tokio::time::timeout(Duration::from_secs(12), async {
+        while b.redis.stats().connected {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the hang is noticed");
+    a.ns.broadcast().emit("local", &Payload::one(json!(1)));
+    loop {
+        if next_text(&mut on_a).await.starts_with("42[\"local\"") {
+            break;
+        }
+    }
+    redis.freeze(false);
+    until_received(&a.ns, &mut on_b, "after", Duration::from_secs(15)).await;
+    assert!(b.redis.stats().reconnects >= 1, "{:?}", b.redis.stats());
+}

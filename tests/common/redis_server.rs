@@ -80,9 +80,23 @@ impl RedisServer {
 
     /// Stops it (SIGKILL to its pid: a crash, as far as clients can tell).
     pub fn stop(&mut self) {
+        self.freeze(false);
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) it: a Redis that hangs
+    /// with its connections open.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(c) = &self.child {
+            let sig = if frozen { "-STOP" } else { "-CONT" };
+            let ok = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill {sig}");
         }
     }
 

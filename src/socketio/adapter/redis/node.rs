@@ -73,7 +73,8 @@ pub struct RedisStats {
     pub published: u64,
     /// Messages not published: queue full or Redis unreachable.
     pub publish_dropped: u64,
-    /// Messages received from other nodes.
+    /// Messages received on the subscriber connection (this node's own
+    /// echoes included).
     pub received: u64,
     /// Received messages dropped as undecodable.
     pub malformed: u64,
@@ -479,6 +480,11 @@ async fn apply(
     }
 }
 
+/// How often the subscriber connection is checked with a PING (a silent
+/// connection is taken as lost when the PING is not answered within the
+/// request timeout).
+const HEALTH_CHECK: Duration = Duration::from_secs(5);
+
 async fn subscriber(node: Weak<NodeInner>, mut cmds: mpsc::UnboundedReceiver<SubCmd>) {
     let mut backoff = Duration::ZERO;
     let mut down_since: Option<Instant> = None;
@@ -526,9 +532,21 @@ async fn subscriber(node: Weak<NodeInner>, mut cmds: mpsc::UnboundedReceiver<Sub
                 "redis subscriber reconnected: messages published during the gap were missed"
             );
         }
+        let timeout = n.config.request_timeout;
         drop(n);
+        let mut health = tokio::time::interval(HEALTH_CHECK);
+        health.tick().await;
         loop {
             tokio::select! {
+                _ = health.tick() => {
+                    // A connection that went silent (no RST) is noticed here.
+                    let cmd = redis::cmd("PING");
+                    let ping = cmd.query_async::<redis::Value>(&mut conn);
+                    if !matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_))) {
+                        tracing::warn!("redis subscriber connection does not answer PING");
+                        break;
+                    }
+                }
                 push = pushes.recv() => match push {
                     Some(p) if p.kind == PushKind::Disconnection => break,
                     Some(p) => match node.upgrade() {
