@@ -98,6 +98,24 @@ async fn node(cfg: RedisAdapterConfig) -> Node {
     }
 }
 
+/// Two nodes of one cluster on `redis`, prefix `prefix`.
+async fn two_nodes(redis: &RedisServer, prefix: &str) -> (Node, Node) {
+    let a = node(config(&redis.url(), prefix, RedisMode::Classic)).await;
+    let b = node(config(&redis.url(), prefix, RedisMode::Classic)).await;
+    (a, b)
+}
+
+/// Waits until `node` has noticed that Redis is gone.
+async fn noticed_loss(node: &Node, limit: Duration) {
+    tokio::time::timeout(limit, async {
+        while node.redis.stats().connected {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the loss is noticed");
+}
+
 /// A client connected to `/` of `node`.
 async fn client(node: &Node) -> Ws {
     let mut ws = ws_connect(node.addr, "/socket.io/?EIO=4&transport=websocket")
@@ -163,8 +181,7 @@ async fn redis_lost_while_running() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let a = node(config(&redis.url(), "lost", RedisMode::Classic)).await;
-    let b = node(config(&redis.url(), "lost", RedisMode::Classic)).await;
+    let (a, b) = two_nodes(&redis, "lost").await;
     let mut on_a = client(&a).await;
     let mut on_b = client(&b).await;
     until_received(&a.ns, &mut on_b, "before", Duration::from_secs(5)).await;
@@ -182,13 +199,7 @@ async fn redis_lost_while_running() {
         .await
         .expect("fetch_sockets never hangs");
     assert_eq!(fetched.map(|f| f.len()), Ok(1), "this node's socket only");
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while b.redis.stats().connected {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the loss is noticed");
+    noticed_loss(&b, Duration::from_secs(5)).await;
 
     redis.restart();
     until_received(&a.ns, &mut on_b, "after", Duration::from_secs(10)).await;
@@ -243,8 +254,7 @@ async fn malformed_messages_are_dropped_and_counted() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let a = node(config(&redis.url(), "mal", RedisMode::Classic)).await;
-    let b = node(config(&redis.url(), "mal", RedisMode::Classic)).await;
+    let (a, b) = two_nodes(&redis, "mal").await;
     let mut on_b = client(&b).await;
     let rc = redis::Client::open(redis.url()).unwrap();
     let mut conn = rc.get_multiplexed_async_connection().await.unwrap();
@@ -272,21 +282,14 @@ async fn a_hung_redis_is_noticed_and_left_behind() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let a = node(config(&redis.url(), "hung", RedisMode::Classic)).await;
-    let b = node(config(&redis.url(), "hung", RedisMode::Classic)).await;
+    let (a, b) = two_nodes(&redis, "hung").await;
     let mut on_a = client(&a).await;
     let mut on_b = client(&b).await;
     until_received(&a.ns, &mut on_b, "before", Duration::from_secs(5)).await;
     redis.freeze(true);
     // Connections stay open but nothing answers: the subscriber's PING
     // times out (5 s check + 1.5 s timeout) and the loss is counted.
-    tokio::time::timeout(Duration::from_secs(12), async {
-        while b.redis.stats().connected {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the hang is noticed");
+    noticed_loss(&b, Duration::from_secs(12)).await;
     a.ns.broadcast().emit("local", &Payload::one(json!(1)));
     loop {
         if next_text(&mut on_a).await.starts_with("42[\"local\"") {

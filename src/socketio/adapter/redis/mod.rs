@@ -166,6 +166,14 @@ impl RedisAdapterConfig {
     }
 }
 
+impl RedisAdapterConfig {
+    /// The reconnect delay after one that was `prev` (zero at first):
+    /// doubled, within the back-off bounds.
+    fn next_backoff(&self, prev: Duration) -> Duration {
+        (prev * 2).max(self.backoff_min).min(self.backoff_max)
+    }
+}
+
 /// Builds a [`RedisAdapterConfig`].
 #[derive(Debug, Clone)]
 pub struct RedisAdapterConfigBuilder(RedisAdapterConfig);

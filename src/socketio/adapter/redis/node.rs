@@ -408,9 +408,7 @@ async fn connector(node: Weak<NodeInner>) {
                 return;
             }
             Err(e) => {
-                backoff = (backoff * 2)
-                    .max(n.config.backoff_min)
-                    .min(n.config.backoff_max);
+                backoff = n.config.next_backoff(backoff);
                 tracing::warn!(error = %e, retry_in = ?backoff, "redis publisher cannot connect");
             }
         }
@@ -493,9 +491,7 @@ async fn subscriber(node: Weak<NodeInner>, mut cmds: mpsc::UnboundedReceiver<Sub
         let (mut conn, mut pushes) = match subscriber_conn(&n).await {
             Ok(c) => c,
             Err(e) => {
-                backoff = (backoff * 2)
-                    .max(n.config.backoff_min)
-                    .min(n.config.backoff_max);
+                backoff = n.config.next_backoff(backoff);
                 tracing::warn!(error = %e, retry_in = ?backoff, "redis subscriber cannot connect");
                 drop(n);
                 tokio::time::sleep(backoff).await;
