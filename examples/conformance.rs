@@ -16,7 +16,9 @@
 //! compressed, default 1024). `ADMIN_UI` (`off` by default, `open`, or
 //! `USER:BCRYPT_HASH`), `ADMIN_UI_MODE`, `ADMIN_UI_NAMESPACE`,
 //! `ADMIN_UI_ORIGIN`, `ADMIN_UI_SESSION_KEY`: the admin UI namespace (SPEC.md
-//! §3.12). maxPayload 1,000,000, connect timeout 1000 ms,
+//! §3.12). `REDIS_URL` (and `REDIS_PREFIX`, `REDIS_MODE`,
+//! `REDIS_REQUEST_TIMEOUT_MS`, `REDIS_STARTUP`: SPEC.md §3.13) makes it a
+//! node of a Redis cluster. maxPayload 1,000,000, connect timeout 1000 ms,
 //! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rollcall::engine::{Cors, Deflate, DirectWrites};
+use rollcall::socketio::adapter::redis::RedisNode;
 use rollcall::socketio::{
     NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
     SocketIoConfig,
@@ -228,6 +231,8 @@ async fn main() -> std::io::Result<()> {
             config = config.recovery_log(log);
         }
     }
+    let redis = RedisNode::from_env().await.map_err(std::io::Error::other)?;
+    config = config.adapter(RedisNode::factory_or_local(redis.as_ref()));
     let io = rollcall::admin_ui::socket_io(&admin_ui()?, &admin_key(), config, Cors::any());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));

@@ -323,7 +323,10 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let (app, io) = App::start(config, store.clone(), secret);
+        let redis = rollcall::socketio::adapter::redis::RedisNode::from_env().await?;
+        let adapter =
+            rollcall::socketio::adapter::redis::RedisNode::factory_or_local(redis.as_ref());
+        let (app, io) = App::start_with_adapter(config, store.clone(), secret, adapter);
         let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();

@@ -1,51 +1,13 @@
 //! The adapter contract (`rollcall::socketio::adapter::contract`) run for
 //! the local adapter, over real loopback WebSocket clients.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
-use rollcall::socketio::adapter::contract::{self, Client, Harness};
+use common::contract_ws::ws_client;
+use rollcall::socketio::adapter::contract::{self, Harness};
 use rollcall::socketio::AdapterFactory;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-
-/// A WebSocket Engine.IO client pumped by a task: pings answered, other
-/// text messages forwarded; the socket is dropped (no close handshake) once
-/// the check drops its [`Client`].
-async fn ws_client(addr: SocketAddr) -> Client {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let (to_server, mut outbox) = mpsc::unbounded_channel::<String>();
-    let (inbox, from_server) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                out = outbox.recv() => match out {
-                    Some(text) => {
-                        if ws.send(Message::text(text)).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => return,
-                },
-                msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
-                        let _ = ws.send(Message::text("3")).await;
-                    }
-                    Some(Ok(Message::Text(t))) => {
-                        let _ = inbox.send(t.as_str().to_string());
-                    }
-                    Some(Ok(_)) => {}
-                    _ => return,
-                },
-            }
-        }
-    });
-    Client::new(to_server, from_server)
-}
 
 fn local() -> Harness {
     Harness {

@@ -7,6 +7,9 @@
 //      PARSER: "msgpack" for socket.io-msgpack-parser (default: the JSON parser).
 //      DEFLATE=1: perMessageDeflate on (threshold DEFLATE_THRESHOLD bytes,
 //      default 1024, as in `ws`); off otherwise (the socket.io default).
+//      REDIS_URL: when set, a cluster node with @socket.io/redis-adapter
+//      (createAdapter, key REDIS_PREFIX, default "socket.io"); the packages
+//      are loaded only then.
 // First stdout line: `listening on 127.0.0.1:<port>`. Exits on SIGTERM/SIGINT.
 // Path /socket.io/, maxPayload 1e6, connectTimeout 1000 ms, CORS any origin with credentials.
 //
@@ -35,6 +38,16 @@ const parser = process.env.PARSER === "msgpack" ? (await import("socket.io-msgpa
 const DEFLATE = process.env.DEFLATE === "1";
 const DEFLATE_THRESHOLD = Number(process.env.DEFLATE_THRESHOLD || 1024);
 
+let adapter;
+if (process.env.REDIS_URL) {
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const { createClient } = await import("redis");
+  const pub = createClient({ url: process.env.REDIS_URL });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  adapter = createAdapter(pub, sub, { key: process.env.REDIS_PREFIX || "socket.io" });
+}
+
 const httpServer = createServer();
 const io = new Server(httpServer, {
   path: "/socket.io/",
@@ -47,6 +60,7 @@ const io = new Server(httpServer, {
   // is not allowed together with Access-Control-Allow-Credentials: true).
   cors: { origin: true, credentials: true },
   ...(parser ? { parser } : {}),
+  ...(adapter ? { adapter } : {}),
   ...(DEFLATE ? { perMessageDeflate: { threshold: DEFLATE_THRESHOLD } } : {}),
   ...(RECOVERY_MS
     ? {

@@ -25,6 +25,16 @@ pub(crate) struct Args {
     /// Server address (must be a loopback address).
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub(crate) addr: SocketAddr,
+    /// Cluster mode: a second node of the same cluster (loopback). The
+    /// first half of the receivers connect to `--addr`, the second half
+    /// here; the sender stays on `--addr`, so the second half's broadcasts
+    /// cross the cluster (e.g. Redis).
+    #[arg(long)]
+    pub(crate) addr2: Option<SocketAddr>,
+    /// With `--addr2`: every receiver on `--addr2` (all deliveries cross the
+    /// cluster: the latency of the hop).
+    #[arg(long)]
+    pub(crate) remote_only: bool,
     /// Number of receivers (WebSocket clients in the room).
     #[arg(long, default_value_t = 1000)]
     pub(crate) n: usize,

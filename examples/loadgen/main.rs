@@ -20,6 +20,12 @@
 //! - `write-cost`: the cost of one small `write(2)` on a loopback TCP socket
 //!   (no server needed).
 //!
+//! Cluster mode (`--addr2`, a second node of the same cluster): the first
+//! half of the receivers on `--addr`, the second half on `--addr2`, the
+//! sender on `--addr`; with `--remote-only` every receiver is on `--addr2`.
+//! The sampled receivers are spread over the join order, so over both
+//! nodes.
+//!
 //! `--payload-bytes B` pads every broadcast with a JSON roster of about B
 //! bytes; `--deflate` offers permessage-deflate (with
 //! `server_no_context_takeover`) on every connection, fails unless the
@@ -79,8 +85,8 @@ fn emit(v: Value) {
 fn main() {
     let args = Args::parse();
     let _ = now_ns();
-    if !args.addr.ip().is_loopback() {
-        eprintln!("loadgen: --addr must be a loopback address");
+    if !args.addr.ip().is_loopback() || args.addr2.is_some_and(|a| !a.ip().is_loopback()) {
+        eprintln!("loadgen: --addr and --addr2 must be loopback addresses");
         std::process::exit(2);
     }
     // Global deadline: stop by ourselves whatever happens.

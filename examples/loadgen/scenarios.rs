@@ -101,13 +101,19 @@ pub(crate) async fn run_load(ctx: Ctx) -> io::Result<()> {
 
 /// Opens the `n` receivers, `concurrency` at a time, timing each handshake.
 async fn connect_receivers(a: &Args) -> Connected {
-    let addr = a.addr;
+    let (addr, addr2, n) = (a.addr, a.addr2, a.n);
+    let remote_only = a.remote_only;
     let deflate = a.deflate;
     let meter = CpuMeter::start(a.server_pid);
     let t0 = Instant::now();
     let clients = run_window(a.n, a.concurrency, move |i| async move {
         let t = Instant::now();
-        Client::open(addr, source(i), deflate)
+        // Cluster mode: the second half (or all) on the second node.
+        let to = match addr2 {
+            Some(second) if remote_only || i >= n / 2 => second,
+            _ => addr,
+        };
+        Client::open(to, source(i), deflate)
             .await
             .map(|c| (c, t.elapsed().as_nanos() as u64))
     })

@@ -55,7 +55,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::socketio::{
-    AckSender, ConnectError, Namespace, NamespaceSetup, Payload, Socket, SocketIo, SocketIoConfig,
+    AckSender, AdapterFactory, ConnectError, Namespace, NamespaceSetup, Payload, Socket, SocketIo,
+    SocketIoConfig,
 };
 use crate::store::{Store, Ticket, User};
 use auth::TokenKeys;
@@ -108,8 +109,21 @@ impl App {
     /// starts the background tasks (check-in codes of active sessions, idle
     /// session expiry).
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
+        App::start_with_adapter(config, store, secret, AdapterFactory::local())
+    }
+
+    /// [`App::start`] with the namespaces' adapter built by `adapter` (a
+    /// cluster adapter, e.g. Redis: SPEC.md §3.13 "Cluster mode").
+    pub fn start_with_adapter(
+        config: AppConfig,
+        store: Store,
+        secret: Vec<u8>,
+        adapter: AdapterFactory,
+    ) -> (Arc<App>, SocketIo) {
         let gate = platform::Gate::default();
-        let builder = config.server.apply(SocketIoConfig::builder(), &gate);
+        let builder = config
+            .server
+            .apply(SocketIoConfig::builder().adapter(adapter), &gate);
         let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());

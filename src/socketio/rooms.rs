@@ -126,4 +126,13 @@ impl<T: Clone> RoomRegistry<T> {
     pub fn room_count(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
+
+    /// The names of every room (not a snapshot across shards).
+    pub fn room_names(&self) -> Vec<Room> {
+        let mut v = Vec::new();
+        for s in self.shards.iter() {
+            v.extend(s.read().keys().cloned());
+        }
+        v
+    }
 }

@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+pub mod contract_ws;
+pub mod redis_server;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -433,6 +433,30 @@ impl LocalAcks {
         self.waiting.len()
     }
 
+    /// Calls `f` with each answer as it comes (in arrival order) until all
+    /// came or `timeout`; the missing acks are then forgotten. A cluster
+    /// adapter relays each answer to the node that asked, as it comes.
+    pub async fn each(self, timeout: Duration, mut f: impl FnMut(Payload)) {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let sockets: Vec<Arc<Socket>> = self.waiting.iter().map(|(s, _)| s.clone()).collect();
+        let mut pending: FuturesUnordered<_> = self.waiting.into_iter().map(|(_, rx)| rx).collect();
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = pending.next() => match next {
+                    Some(Ok(p)) => f(p),
+                    Some(Err(_)) => {}
+                    None => return,
+                },
+                _ = &mut deadline => break,
+            }
+        }
+        for s in sockets {
+            s.forget_ack(self.id);
+        }
+    }
+
     /// Waits up to `timeout` for every answer. At the timeout the missing
     /// acks are forgotten and the aggregate holds those received with
     /// [`AckError::Timeout`].

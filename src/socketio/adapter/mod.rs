@@ -39,10 +39,15 @@
 //!   a cluster adapter overrides just what crosses nodes.
 //!
 //! [`contract`] is the rule book any adapter must pass (run over real
-//! connections by `tests/adapter_contract.rs` for the local adapter).
+//! connections by `tests/adapter_contract.rs` for the local adapter, and by
+//! `tests/redis_adapter.rs` for [`redis`] with two nodes).
+//!
+//! [`redis`] is the cluster adapter over Redis, wire-compatible with npm
+//! `@socket.io/redis-adapter`.
 
 mod local;
 mod options;
+pub mod redis;
 
 #[doc(hidden)]
 pub mod contract;
@@ -270,6 +275,13 @@ impl std::fmt::Debug for AdapterFactory {
 pub trait Adapter: Send + Sync + 'static {
     /// This node's sockets and rooms.
     fn local(&self) -> &LocalAdapter;
+
+    /// Resolves once the adapter reaches the other nodes (a cluster adapter:
+    /// subscribed to its channels), so that nothing sent to this namespace
+    /// from then on is missed. At once for the local adapter.
+    fn ready(&self) -> BoxFuture<()> {
+        Box::pin(std::future::ready(()))
+    }
 
     /// Adds `socket` to `rooms` (on this node: membership is where the
     /// socket is). Called by [`Socket::join`].

@@ -123,6 +123,9 @@ async fn cluster_with(h: &Harness, recovery: bool, logs: &[RecoveryLog]) -> Vec<
             }
             r.lock().insert(socket.id().to_string());
         });
+        tokio::time::timeout(WAIT, ns.adapter().ready())
+            .await
+            .expect("the adapter is ready in time");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -239,24 +242,32 @@ async fn next_event(peer: &mut Peer) -> Event {
     Event { ack, data }
 }
 
-/// Emits a `sync` event with a fresh mark to every socket and returns, per
-/// peer, the events it received before that mark (so both what reached a
-/// peer and that nothing else did are checked).
+/// Emits a `sync` event with a fresh mark from every node to every socket
+/// and returns, per peer, the events it received before those marks (so
+/// both what reached a peer and that nothing else did are checked). One
+/// mark per node: messages from one node keep their order, but two nodes'
+/// messages need not arrive in the order they were sent.
 async fn settle(nodes: &[Node], peers: &mut [Peer]) -> Vec<Vec<Event>> {
-    let mark = json!(crate::util::random_id(6));
-    nodes[0]
-        .ns
-        .broadcast()
-        .emit("sync", &crate::socketio::Payload::one(mark.clone()));
+    let marks: Vec<Value> = nodes
+        .iter()
+        .map(|_| json!(crate::util::random_id(6)))
+        .collect();
+    for (node, mark) in nodes.iter().zip(&marks) {
+        node.ns
+            .broadcast()
+            .emit("sync", &crate::socketio::Payload::one(mark.clone()));
+    }
     let mut out = Vec::new();
     for p in peers.iter_mut() {
         let mut got = Vec::new();
-        loop {
+        let mut seen = 0;
+        while seen < marks.len() {
             let e = next_event(p).await;
-            if e.name() == "sync" && e.data.get(1) == Some(&mark) {
-                break;
+            if e.name() == "sync" && e.data.get(1).is_some_and(|m| marks.contains(m)) {
+                seen += 1;
+            } else {
+                got.push(e);
             }
-            got.push(e);
         }
         out.push(got);
     }

@@ -131,6 +131,13 @@ fn put_value(b: &mut BytesMut, v: &Value, atts: &[Bytes]) {
     }
 }
 
+/// Appends `v` as msgpack (the encoding notepack.io picks), each
+/// placeholder pointing at one of `atts` as that `bin`: a cluster adapter's
+/// envelope.
+pub fn encode_value(b: &mut BytesMut, v: &Value, atts: &[Bytes]) {
+    put_value(b, v, atts)
+}
+
 /// The packet's map up to its `data` value (written by the caller when
 /// `has_data`), then `nsp` and `id` are added by [`finish`].
 fn start(kind: PacketKind, has_data: bool, id: Option<u64>, capacity: usize) -> FrameBuilder {

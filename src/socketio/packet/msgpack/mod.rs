@@ -48,7 +48,7 @@ use serde_json::{Map, Number, Value};
 
 use super::{placeholder, placeholder_num, Limits, Packet, PacketKind, ParseError};
 
-pub(crate) use encode::{encode_array, encode_control};
+pub(crate) use encode::{encode_array, encode_control, encode_value};
 
 /// Deepest nesting read whatever `Limits::max_depth` says, as for the JSON
 /// parser's own recursion limit (so the decoder's stack stays bounded).
@@ -324,6 +324,19 @@ pub fn decode(msg: &Bytes, limits: &Limits) -> Result<Packet, ParseError> {
     };
     packet.validate()?;
     Ok(packet)
+}
+
+/// Decodes one msgpack value that is not a Socket.IO packet (a cluster
+/// adapter's envelope), with the same value mapping and limits: its binary
+/// values become placeholders pointing into the returned attachments
+/// (numbered depth-first). Trailing bytes are refused.
+pub fn decode_value(msg: &Bytes, limits: &Limits) -> Result<(Value, Vec<Bytes>), ParseError> {
+    let mut r = Reader::new(msg, limits);
+    let v = r.value(0)?.unwrap_or(Value::Null);
+    if r.remaining() > 0 {
+        return Err(ParseError::InvalidMsgpack);
+    }
+    Ok((v, r.bins))
 }
 
 fn packet_kind(v: Decoded) -> Result<PacketKind, ParseError> {
