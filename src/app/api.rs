@@ -16,6 +16,7 @@ use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
 
 mod admin;
+mod client_bundle;
 mod enrol;
 mod paging;
 mod platform;
@@ -59,6 +60,10 @@ pub async fn route(
     req: Request<hyper::body::Incoming>,
     addr: SocketAddr,
 ) -> Response<Body> {
+    let bundle = &client_bundle::EMBEDDED;
+    if let Some(res) = client_bundle::serve(&req, &app.config().server.socket_path, bundle) {
+        return res;
+    }
     if io.matches_path(req.uri().path()) {
         return io.handle(req, addr).await;
     }
