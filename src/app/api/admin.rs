@@ -17,8 +17,10 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::paging::{admin_only, caller, internal, is_staff, query, staff_course, Answer, Page};
-use super::{enrol, error, field, json_response, password, read_json, reports, user_json};
+use super::paging::{
+    admin_only, caller, internal, is_staff, query, staff_course, user_or_404, Answer, Page,
+};
+use super::{enrol, error, field, json_response, password, reports, user_json};
 use crate::app::auth::hash_password;
 use crate::app::{App, ErrorCode};
 use crate::http::Body;
@@ -92,24 +94,10 @@ async fn course_route(
     }
 }
 
-/// The body as a JSON object (`400 invalid_payload` otherwise).
-async fn object(req: Req) -> Result<Value, Answer> {
-    let v = read_json(req).await?;
-    if v.is_object() {
-        Ok(v)
-    } else {
-        Err(error(
-            400,
-            ErrorCode::InvalidPayload,
-            "body must be a JSON object",
-        ))
-    }
-}
-
-/// Waits until `ticket` is durable.
-pub(super) async fn durable(app: &Arc<App>, ticket: crate::store::Ticket) -> Result<(), Answer> {
-    app.store().durable(ticket).await.map_err(|_| internal())
-}
+/// The body as a JSON object (§4.22's rule: empty counts as `{}`).
+use super::platform_b::body_or_empty as object;
+/// Waits until a ticket is durable (`500` otherwise).
+pub(super) use super::platform_b::durable;
 
 /// Checks an email, a name and an optional id as the API accepts them.
 pub(super) fn check_new_user(
@@ -243,11 +231,7 @@ pub(super) fn matches(u: &User, q: &str) -> bool {
 /// `GET /api/admin/users/<id>`: the user and their courses.
 fn get_user(app: &Arc<App>, caller: &User, id: &str) -> Result<Answer, Answer> {
     admin_only(caller)?;
-    let u = app
-        .store()
-        .user(id)
-        .map_err(|_| internal())?
-        .ok_or_else(|| error(404, ErrorCode::NotFound, "user not found"))?;
+    let u = user_or_404(app, id)?;
     let courses = app.store().courses_shared().map_err(|_| internal())?;
     let teaches: Vec<&str> = courses
         .iter()

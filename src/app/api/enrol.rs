@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::admin::{check_new_user, durable, insert_user, matches, new_user};
-use super::paging::{internal, query, staff_course, Answer, Page};
+use super::paging::{course_or_404, internal, query, staff_course, Answer, Page};
 use super::{error, read_json, user_json};
 use crate::app::{App, ErrorCode};
 use crate::store::{Role, User};
@@ -74,11 +74,7 @@ pub(super) async fn route(
 /// initial record in the course's running sessions; durable on return.
 /// Returns the ones newly enrolled.
 async fn enrol(app: &Arc<App>, course_id: &str, ids: &[String]) -> Result<Vec<String>, Answer> {
-    let before = app
-        .store()
-        .course(course_id)
-        .map_err(|_| internal())?
-        .ok_or_else(|| error(404, ErrorCode::NotFound, "course not found"))?;
+    let before = course_or_404(app, course_id)?;
     let new: Vec<String> = ids
         .iter()
         .filter(|s| !before.students.contains(s))
@@ -152,11 +148,7 @@ async fn add(app: &Arc<App>, course_id: &str, req: Req) -> Result<Answer, Answer
 
 /// `DELETE /api/courses/<id>/enrolments/<student id>`.
 async fn remove(app: &Arc<App>, course_id: &str, sid: &str) -> Result<Answer, Answer> {
-    let course = app
-        .store()
-        .course(course_id)
-        .map_err(|_| internal())?
-        .ok_or_else(|| error(404, ErrorCode::NotFound, "course not found"))?;
+    let course = course_or_404(app, course_id)?;
     if !course.students.iter().any(|s| s == sid) {
         return Err(error(404, ErrorCode::NotFound, "student not enrolled"));
     }

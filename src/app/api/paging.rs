@@ -62,16 +62,34 @@ pub(super) fn staff_course(app: &Arc<App>, user: &User, id: &str) -> Result<Arc<
         // Checked before existence: a student learns nothing of other courses.
         return Err(error(403, ErrorCode::Forbidden, "teachers and admins only"));
     }
-    match app.store().course(id) {
-        Ok(Some(c)) if is_staff(user, &c) => Ok(c),
-        Ok(Some(_)) => Err(error(
+    let c = course_or_404(app, id)?;
+    if is_staff(user, &c) {
+        Ok(c)
+    } else {
+        Err(error(
             403,
             ErrorCode::Forbidden,
             "only the course's teachers or an admin",
-        )),
-        Ok(None) => Err(error(404, ErrorCode::NotFound, "course not found")),
-        Err(_) => Err(internal()),
+        ))
     }
+}
+
+/// The course `id` (`404 not_found`: `course not found`).
+#[allow(clippy::result_large_err)]
+pub(super) fn course_or_404(app: &Arc<App>, id: &str) -> Result<Arc<Course>, Answer> {
+    app.store()
+        .course(id)
+        .map_err(|_| internal())?
+        .ok_or_else(|| error(404, ErrorCode::NotFound, "course not found"))
+}
+
+/// The user `id` (`404 not_found`: `user not found`).
+#[allow(clippy::result_large_err)]
+pub(super) fn user_or_404(app: &Arc<App>, id: &str) -> Result<User, Answer> {
+    app.store()
+        .user(id)
+        .map_err(|_| internal())?
+        .ok_or_else(|| error(404, ErrorCode::NotFound, "user not found"))
 }
 
 /// `403` unless `user` is an admin.

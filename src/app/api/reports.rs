@@ -17,7 +17,9 @@ use std::sync::Arc;
 use http::{Method, Request};
 use serde_json::{json, Value};
 
-use super::paging::{internal, is_staff, query, staff_course, Answer, Page};
+use super::paging::{
+    course_or_404, internal, is_staff, query, staff_course, user_or_404, Answer, Page,
+};
 use super::{csv_field, error, json_response};
 use crate::app::{App, ErrorCode};
 use crate::http::response;
@@ -170,11 +172,7 @@ fn course_report(
     sessions: &[Session],
     below: f64,
 ) -> Result<Value, Answer> {
-    let course = app
-        .store()
-        .course(id)
-        .map_err(|_| internal())?
-        .ok_or_else(|| error(404, ErrorCode::NotFound, "course not found"))?;
+    let course = course_or_404(app, id)?;
     let ended: Vec<&Session> = sessions
         .iter()
         .filter(|s| s.status == SessionStatus::Ended)
@@ -226,11 +224,7 @@ fn student_report(
             "students see only their own report",
         ));
     }
-    let student = app
-        .store()
-        .user(id)
-        .map_err(|_| internal())?
-        .ok_or_else(|| error(404, ErrorCode::NotFound, "user not found"))?;
+    let student = user_or_404(app, id)?;
     let courses: Vec<String> = app
         .store()
         .courses_shared()
