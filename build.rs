@@ -15,7 +15,8 @@
 //!    sha512 (skipped when `CARGO_NET_OFFLINE=true`).
 //!
 //! With none, the build still succeeds with a warning, and the route
-//! answers 503 saying why.
+//! answers 503 saying why; the script then watches `tests/node`, so that a
+//! later `npm ci` brings the bundle in on the next build.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -179,6 +180,9 @@ fn main() {
             (Some(v), f, String::new())
         }
         Err(why) => {
+            // Run again once `npm ci` (or anything else) changes tests/node,
+            // so a build made before the packages were installed catches up.
+            println!("cargo:rerun-if-changed=tests/node");
             println!("cargo:warning=socket.io-client bundle not embedded (/socket.io/socket.io.min.js will answer 503): {why}");
             (None, vec![Vec::new(), Vec::new()], why)
         }

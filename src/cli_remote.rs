@@ -34,6 +34,12 @@ pub fn server(data_dir: &Path, flag: Option<&str>) -> Res<Option<String>> {
     let Ok(info) = serde_json::from_slice::<ServerFile>(&raw) else {
         return Ok(None);
     };
+    // A server killed without its exit path leaves the file behind: the
+    // process must still exist (Linux: /proc) and accept connections.
+    #[cfg(target_os = "linux")]
+    if !Path::new(&format!("/proc/{}", info.pid)).exists() {
+        return Ok(None);
+    }
     let alive = host_port(&info.url)
         .ok()
         .and_then(|hp| hp.to_socket_addrs().ok())

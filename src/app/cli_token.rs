@@ -46,3 +46,34 @@ pub fn issue_cli_token(keys: &TokenKeys, ttl_secs: u64) -> String {
     };
     keys.issue_with_ttl(&user, ttl_secs.min(CLI_TOKEN_MAX_SECS))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, role: &str, life: u64) -> Claims {
+        Claims {
+            sub: sub.into(),
+            role: role.into(),
+            ver: 0,
+            exp: 1000 + life,
+            iat: 1000,
+            jti: None,
+        }
+    }
+
+    #[test]
+    fn only_short_lived_admin_cli_tokens_stand_for_the_cli() {
+        assert_eq!(
+            cli_user(&claims(CLI_SUBJECT, "admin", 60)).map(|u| u.role),
+            Some(Role::Admin)
+        );
+        assert!(cli_user(&claims(CLI_SUBJECT, "admin", 301)).is_none());
+        assert!(cli_user(&claims(CLI_SUBJECT, "teacher", 60)).is_none());
+        assert!(cli_user(&claims("someone", "admin", 60)).is_none());
+        let keys = TokenKeys::new(b"secret", 86_400);
+        let c = keys.verify(&issue_cli_token(&keys, 10_000)).unwrap();
+        assert!(c.exp - c.iat <= CLI_TOKEN_MAX_SECS);
+        assert!(cli_user(&c).is_some());
+    }
+}

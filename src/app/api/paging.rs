@@ -172,3 +172,53 @@ impl Page {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+    use http_body_util::BodyExt;
+
+    async fn page(p: &Page, items: &[u32], desc: bool) -> serde_json::Value {
+        let res = p.answer(items, desc, |n| format!("{n:03}"), |n| (*n).into());
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn req(q: &str) -> http::Request<()> {
+        http::Request::builder()
+            .uri(format!("/x?{q}"))
+            .body(())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cursors_walk_both_orders_and_survive_removed_items() {
+        let asc = [1, 2, 3, 4, 5];
+        let p = Page::of(&req("limit=2")).unwrap_or_else(|_| panic!("limit"));
+        let v = page(&p, &asc, false).await;
+        assert_eq!(v["items"], serde_json::json!([1, 2]));
+        assert_eq!(v["total"], 5);
+        assert_eq!(v["next_cursor"], "002");
+        // The cursor's own item is gone: the next page starts after it anyway.
+        let p = Page::of(&req("limit=2&cursor=002")).unwrap_or_else(|_| panic!("cursor"));
+        assert_eq!(
+            page(&p, &[1, 3, 4, 5], false).await["items"],
+            serde_json::json!([3, 4])
+        );
+        let desc = [5, 4, 3, 2, 1];
+        let v = page(&p, &desc, true).await;
+        assert_eq!(v["items"], serde_json::json!([1]));
+        assert_eq!(v["next_cursor"], serde_json::Value::Null);
+        let p = Page::of(&req("offset=4")).unwrap_or_else(|_| panic!("offset"));
+        assert_eq!(page(&p, &asc, false).await["items"], serde_json::json!([5]));
+        for bad in [
+            "limit=0",
+            "limit=501",
+            "limit=x",
+            "offset=-1",
+            "offset=1&cursor=a",
+        ] {
+            assert!(Page::of(&req(bad)).is_err(), "{bad}");
+        }
+    }
+}
