@@ -102,6 +102,33 @@ async function ok(socket, event, payload) {
   return ack;
 }
 
+/**
+ * Runs `rollcall <args>` on `dataDir` expecting it to fail; resolves with its
+ * stderr. (stdin closed from the start: a quick exit cannot break a pipe.)
+ */
+function cliFails(dataDir, args) {
+  const child = spawn(binary(), args, {
+    cwd: dataDir,
+    env: { ...process.env, DATA_DIR: dataDir, ACCESS_TOKEN_SECRET: SECRET, RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  track(child);
+  let err = "";
+  child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
+  child.stdout.resume();
+  return withTimeout(
+    new Promise((resolve, reject) =>
+      child.once("exit", (code) => {
+        untrack(child);
+        if (code === 1) resolve(err);
+        else reject(new Error(`rollcall ${args.join(" ")}: exit ${code}, expected 1: ${err}`));
+      }),
+    ),
+    60000,
+    `rollcall ${args[0]}`,
+  );
+}
+
 const login = async (url, email, password = PASSWORD) => {
   const r = await http(url, "POST", "/api/auth/login", { body: { email, password } });
   assert.equal(r.status, 200, `login ${email}: ${JSON.stringify(r.body)}`);
@@ -522,11 +549,11 @@ describe("the administration API", { skip: SKIP }, () => {
     assert.ok(s.connected);
     // The CSV export, and an error from the server reported by the CLI.
     assert.match(await cli(dataDir, ["export", "c1-a"]), /^session_id,student_id/);
-    await assert.rejects(cli(dataDir, ["user", "add", "--email", "cli@s.test", "--name", "Dup"]), /email already exists/);
+    assert.match(await cliFails(dataDir, ["user", "add", "--email", "cli@s.test", "--name", "Dup"]), /email already exists \(conflict, HTTP 409\)/);
     await cli(dataDir, ["user", "disable", "cli1"]);
     assert.equal((await http(server.url, "GET", "/api/admin/users/cli1", { token: admin })).body.user.active, false);
     // An explicit --server that does not answer is an error, not a fallback.
-    await assert.rejects(cli(dataDir, ["--server", "http://127.0.0.1:1", "user", "list"]));
+    assert.match(await cliFails(dataDir, ["--server", "http://127.0.0.1:1", "user", "list"]), /^error: /m);
   });
 });
 
