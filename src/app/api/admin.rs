@@ -149,6 +149,17 @@ pub(super) async fn new_user(
             .ok(),
         None => None,
     };
+    account(email, name, role, hash, id)
+}
+
+/// A new active user with password hash `hash` (id random when `None`).
+pub(super) fn account(
+    email: &str,
+    name: &str,
+    role: Role,
+    hash: Option<String>,
+    id: Option<String>,
+) -> User {
     User {
         id: id.unwrap_or_else(|| crate::util::random_id(12)),
         email: email.to_string(),

@@ -16,11 +16,11 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
-use super::admin::{check_new_user, durable, insert_user, matches, new_user};
+use super::admin::{account, check_new_user, durable, matches};
 use super::paging::{course_or_404, internal, query, staff_course, Answer, Page};
 use super::{error, read_json, user_json};
 use crate::app::{App, ErrorCode};
-use crate::store::{Role, User};
+use crate::store::{Role, StoreError, User};
 
 type Req = Request<hyper::body::Incoming>;
 
@@ -99,8 +99,13 @@ async fn enrol(app: &Arc<App>, course_id: &str, ids: &[String]) -> Result<Vec<St
         .map_err(|_| internal())?
     {
         for s in &new {
-            // An ended-meanwhile session refuses: nothing to add then.
-            let _ = app.store().ensure_record(&session.id, s);
+            match app.store().ensure_record(&session.id, s) {
+                // Made durable by the barrier below.
+                Ok(_) => {}
+                // Ended (or gone) meanwhile: nothing to add to it.
+                Err(StoreError::SessionNotActive | StoreError::NotFound(_)) => {}
+                Err(_) => return Err(internal()),
+            }
         }
     }
     // Covers the enrolment and every record written above.
@@ -231,10 +236,29 @@ async fn import(app: &Arc<App>, course_id: &str, req: Req) -> Result<Answer, Ans
     if data.len() > MAX_CSV_ROWS {
         return Err(error(400, ErrorCode::InvalidPayload, "more than 5000 rows"));
     }
+    let course = course_or_404(app, course_id)?;
+    // Students this import enrols, in row order; one enrolment (one course
+    // write, one flush) for all of them at the end.
+    let mut to_enrol: Vec<String> = Vec::new();
     let mut report = Vec::with_capacity(data.len());
     let mut counts = [0usize; 4]; // created, enrolled, already, error
     for &(n, line) in data {
-        let (result, email, uid, reason) = import_row(app, course_id, line).await?;
+        let (email, outcome) = import_row(app, line)?;
+        let (result, uid, reason) = match outcome {
+            Ok((user, created)) => {
+                let known = course.students.contains(&user) || to_enrol.contains(&user);
+                if !known {
+                    to_enrol.push(user.clone());
+                }
+                let result = match (created, known) {
+                    (true, _) => "created",
+                    (false, false) => "enrolled",
+                    (false, true) => "already",
+                };
+                (result, Some(user), None)
+            }
+            Err(why) => ("error", None, Some(why)),
+        };
         counts[match result {
             "created" => 0,
             "enrolled" => 1,
@@ -243,6 +267,9 @@ async fn import(app: &Arc<App>, course_id: &str, req: Req) -> Result<Answer, Ans
         }] += 1;
         report.push(row(n, &email, result, uid.as_deref(), reason.as_deref()));
     }
+    // Durable on return: covers the users created above too.
+    enrol(app, course_id, &to_enrol).await?;
+    durable(app, app.store().barrier()).await?;
     Ok(super::json_response(
         200,
         json!({"ok": true, "rows": report, "created": counts[0], "enrolled": counts[1],
@@ -250,15 +277,14 @@ async fn import(app: &Arc<App>, course_id: &str, req: Req) -> Result<Answer, Ans
     ))
 }
 
-/// One import row: `(result, email, user id, reason)`. Only a storage
-/// failure stops the import.
-async fn import_row(
-    app: &Arc<App>,
-    course_id: &str,
-    line: &str,
-) -> Result<(&'static str, String, Option<String>, Option<String>), Answer> {
-    let fail =
-        |email: &str, why: &str| Ok(("error", email.to_string(), None, Some(why.to_string())));
+/// What one import row did: its student and whether it was created, or
+/// why the row was refused.
+type RowOutcome = Result<(String, bool), String>;
+
+/// One import row: its email and outcome. Only a storage failure stops
+/// the import (`Err`). A created student is written, not yet durable.
+fn import_row(app: &Arc<App>, line: &str) -> Result<(String, RowOutcome), Answer> {
+    let fail = |email: &str, why: &str| Ok((email.to_string(), Err(why.to_string())));
     let cols = match split_csv(line) {
         Ok(c) => c,
         Err(e) => return fail("", e),
@@ -275,31 +301,21 @@ async fn import_row(
     if let Err(e) = check_new_user(&email, &name, want_id.as_deref()) {
         return fail(&email, e);
     }
-    let existing = app.store().user_by_email(&email).map_err(|_| internal())?;
-    let (user, created) = match existing {
-        Some(u) if u.role != Role::Student => return fail(&email, "user is not a student"),
+    match app.store().user_by_email(&email).map_err(|_| internal())? {
+        Some(u) if u.role != Role::Student => fail(&email, "user is not a student"),
         Some(u) if want_id.as_ref().is_some_and(|i| *i != u.id) => {
-            return fail(&email, "email belongs to another student id")
+            fail(&email, "email belongs to another student id")
         }
-        Some(u) => (u, false),
+        Some(u) => Ok((email, Ok((u.id, false)))),
         None => {
-            let u = new_user(&email, &name, Role::Student, None, want_id).await;
-            if let Err(r) = insert_user(app, &u).await {
-                if r.status() == 409 {
-                    return fail(&email, "student id already exists");
-                }
-                return Err(r);
+            let u = account(&email, &name, Role::Student, None, want_id);
+            match app.store().create_user(&u) {
+                Ok(_) => Ok((email, Ok((u.id, true)))),
+                Err(StoreError::Exists(_)) => fail(&email, "student id already exists"),
+                Err(_) => Err(internal()),
             }
-            (u, true)
         }
-    };
-    let newly = enrol(app, course_id, std::slice::from_ref(&user.id)).await?;
-    let result = match (created, newly.is_empty()) {
-        (true, _) => "created",
-        (false, false) => "enrolled",
-        (false, true) => "already",
-    };
-    Ok((result, email, Some(user.id), None))
+    }
 }
 
 #[cfg(test)]
