@@ -393,6 +393,7 @@ describe("the administration API", { skip: SKIP }, () => {
       '"new2@s.test","Lee, ""Al""",n2',
       "missing-name@s.test",
       "n3@s.test,N3,s1",
+      "NEW1@s.test,New One again",
     ].join("\r\n");
     const imp = await http(server.url, "POST", "/api/courses/c1/enrolments.csv", { token: tok.t1, raw: csv, headers: { "content-type": "text/csv" } });
     assert.equal(imp.status, 200, JSON.stringify(imp.body));
@@ -406,11 +407,12 @@ describe("the administration API", { skip: SKIP }, () => {
       [8, "created", "n2"],
       [9, "error", null],
       [10, "error", null],
+      [11, "already", "n1"],
     ]);
     assert.match(imp.body.rows[3].reason, /email/);
     assert.match(imp.body.rows[4].reason, /not a student/);
     assert.match(imp.body.rows[7].reason, /already exists/);
-    assert.deepEqual([imp.body.created, imp.body.enrolled, imp.body.already, imp.body.errors], [2, 1, 1, 4]);
+    assert.deepEqual([imp.body.created, imp.body.enrolled, imp.body.already, imp.body.errors], [2, 1, 2, 4]);
     assert.equal((await http(server.url, "GET", "/api/admin/users/n2", { token: admin })).body.user.name, 'Lee, "Al"');
     assert.equal((await http(server.url, "GET", "/api/courses/c1", { token: tok.t1 })).body.course.students, 5);
     refusedWith(await http(server.url, "POST", "/api/courses/c1/enrolments.csv", { token: tok.t1, raw: "email,name\n" }), 400, "invalid_payload", "no rows");
