@@ -172,7 +172,8 @@ describe("the administration API", { skip: SKIP }, () => {
   before(async () => {
     dataDir = makeDataDir("admin-api");
     await cli(dataDir, ["user", "add", "--email", "root@s.test", "--name", "Root", "--role", "admin", "--password", PASSWORD, "--id", "root"]);
-    server = await serve(dataDir);
+    // The report's default threshold is the low-attendance one.
+    server = await serve(dataDir, { env: { LOW_ATTENDANCE_PCT: "60" } });
     admin = await login(server.url, "root@s.test");
   });
 
@@ -451,6 +452,9 @@ describe("the administration API", { skip: SKIP }, () => {
     assert.deepEqual([by.late.sessions, by.late.present, by.late.percentage], [2, 1, 50]);
     assert.deepEqual([by.s3.present, by.s3.percentage], [0, 0]);
     assert.deepEqual(rep.body.below, ["late", "n1", "s2", "s3"]);
+    const dflt = await http(server.url, "GET", "/api/courses/c1/report", { token: admin });
+    assert.equal(dflt.body.threshold, 60, "LOW_ATTENDANCE_PCT");
+    assert.deepEqual(dflt.body.below, ["late", "n1", "s2", "s3"]);
     const low = await http(server.url, "GET", "/api/courses/c1/report?below=40", { token: admin });
     assert.deepEqual(low.body.below, ["n1", "s3"]);
     refusedWith(await http(server.url, "GET", "/api/courses/c1/report?below=101", { token: admin }), 400, "invalid_payload", "below > 100");

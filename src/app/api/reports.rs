@@ -25,9 +25,6 @@ use crate::app::{App, ErrorCode};
 use crate::http::response;
 use crate::store::{Record, Role, Session, SessionStatus, Status, User};
 
-/// Default `?below=` threshold of a course report, percent.
-pub(super) const DEFAULT_BELOW: f64 = 75.0;
-
 /// Whether `path` is one of the routes outside `/api/courses/`.
 pub(super) fn handles(path: &str) -> bool {
     if let Some(rest) = path.strip_prefix("/api/sessions/") {
@@ -103,7 +100,8 @@ pub(super) fn course_route<B>(
         }));
     }
     let below = match query(req, "below") {
-        None => DEFAULT_BELOW,
+        // The low-attendance warnings' threshold (SPEC.md §4.16).
+        None => app.config().platform.low_attendance_pct,
         Some(s) => match s.parse::<f64>() {
             Ok(b) if (0.0..=100.0).contains(&b) => b,
             _ => {
