@@ -5,7 +5,9 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod cli_remote;
 mod platform_args;
+mod setup_args;
 
 use clap::{Args, Parser, Subcommand};
 use rollcall::app::auth::hash_password;
@@ -42,6 +44,10 @@ struct Common {
     /// sled cache size in MiB.
     #[arg(long, env = "SLED_CACHE_MB", default_value_t = 64, global = true)]
     cache_mb: u64,
+    /// Admin commands: the running server's URL (default: the address in
+    /// DATA_DIR/server.json when a server answers there).
+    #[arg(long, env = "ROLLCALL_SERVER", global = true)]
+    server: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +123,8 @@ struct ServeArgs {
     admin_ui: rollcall::admin_ui::AdminUiArgs,
     #[command(flatten)]
     platform: platform_args::PlatformArgs,
+    #[command(flatten)]
+    setup: setup_args::SetupArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -240,10 +248,16 @@ fn write_private(path: &Path, content: &str) -> Res<()> {
 
 fn run(cli: Cli) -> Res<()> {
     let c = cli.common;
-    match cli
+    let command = cli
         .command
-        .unwrap_or(Command::Serve(Box::new(ServeArgs::default_from_env())))
-    {
+        .unwrap_or(Command::Serve(Box::new(ServeArgs::default_from_env())));
+    if !matches!(command, Command::Serve(_)) {
+        // A running server holds the database: go through its API.
+        if let Some(url) = cli_remote::server(&c.data_dir, c.server.as_deref())? {
+            return cli_remote::run(url, &secret(&c)?, command);
+        }
+    }
+    match command {
         Command::Serve(args) => serve(&c, *args),
         Command::User(cmd) => user_cmd(&c, cmd),
         Command::Course(cmd) => course_cmd(&c, cmd),
@@ -299,6 +313,15 @@ impl ServeArgs {
 fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     let store = open_store(c)?;
     let secret = secret(c)?;
+    let demo = if args.setup.demo {
+        Some(rollcall::app::first_run::demo(
+            &store,
+            &c.data_dir,
+            args.code_secs,
+        )?)
+    } else {
+        None
+    };
     let mut config = AppConfig {
         data_dir: c.data_dir.clone(),
         client_urls: args
@@ -330,6 +353,16 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
+        // server.json (removed on drop, at exit) and the setup link.
+        let _server_file = rollcall::app::first_run::on_listening(
+            &store,
+            &c.data_dir,
+            listener.local_addr()?,
+            args.setup.setup_ttl_secs,
+        )?;
+        if let Some(d) = &demo {
+            d.print(&_server_file.url);
+        }
         let (served_app, served_io) = (app.clone(), io.clone());
         let server = tokio::spawn(rollcall::http::serve(listener, move |req, addr| {
             api::route(served_app.clone(), served_io.clone(), req, addr)

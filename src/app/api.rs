@@ -15,8 +15,14 @@ use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
 
+mod admin;
+mod client_bundle;
+mod enrol;
+mod paging;
 mod platform;
 mod platform_b;
+mod reports;
+mod setup;
 
 /// A hash to verify against when the user is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -54,6 +60,10 @@ pub async fn route(
     req: Request<hyper::body::Incoming>,
     addr: SocketAddr,
 ) -> Response<Body> {
+    let bundle = &client_bundle::EMBEDDED;
+    if let Some(res) = client_bundle::serve(&req, &app.config().server.socket_path, bundle) {
+        return res;
+    }
     if io.matches_path(req.uri().path()) {
         return io.handle(req, addr).await;
     }
@@ -64,7 +74,7 @@ pub async fn route(
         .map(str::to_string);
     let mut res = if req.method() == Method::OPTIONS {
         Cors::preflight(
-            "GET,POST,PATCH,OPTIONS",
+            "GET,POST,PATCH,DELETE,OPTIONS",
             Some(HeaderValue::from_static("authorization,content-type")),
         )
     } else {
@@ -211,6 +221,9 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 json!({"ok": true, "token": app.keys().issue(&user), "user": user_json(&user)}),
             )
         }
+        (Method::GET, "/setup") => setup::page(),
+        (Method::POST, "/api/setup") => setup::create_admin(app, req).await,
+        (ref m, p) if admin::handles(m, p) => admin::route(app, req).await,
         (_, p) if platform_b::handles(p) => platform_b::route(app, req).await,
         (Method::GET, p) if p.starts_with("/api/sessions/") && p.ends_with("/attendance.csv") => {
             match p

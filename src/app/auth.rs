@@ -145,6 +145,9 @@ impl TokenKeys {
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::MissingToken)?;
         let claims = self.verify(token)?;
+        if let Some(cli) = super::cli_token::cli_user(&claims) {
+            return Ok((cli, claims));
+        }
         let user = store
             .user(&claims.sub)
             .map_err(|_| AuthError::Internal)?

@@ -51,6 +51,7 @@
 //! must run under the write lock take its guard (`flusher::Writing`).
 
 mod activity;
+mod admin_reads;
 mod cache;
 mod codec;
 mod courses;

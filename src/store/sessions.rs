@@ -76,6 +76,12 @@ impl Sessions {
         Ok(s)
     }
 
+    /// Every session, in id order (the admin listings and reports scan
+    /// them: there is no per-course index of ended sessions).
+    pub(super) fn all(&self) -> Result<Vec<Session>, StoreError> {
+        self.sessions.all()
+    }
+
     /// Every active session.
     pub(super) fn all_active(&self) -> Result<Vec<Session>, StoreError> {
         let mut out = Vec::new();

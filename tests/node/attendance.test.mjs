@@ -817,7 +817,7 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
       assert.deepEqual(await nf.json(), { ok: false, error: { code: "not_found", message: "no such route" } });
       const opt = await fetch(`${server.url}/api/auth/login`, { method: "OPTIONS", headers: { origin: "http://app.example" } });
       assert.equal(opt.status, 204);
-      assert.equal(opt.headers.get("access-control-allow-methods"), "GET,POST,PATCH,OPTIONS");
+      assert.equal(opt.headers.get("access-control-allow-methods"), "GET,POST,PATCH,DELETE,OPTIONS");
       assert.equal(opt.headers.get("access-control-allow-headers"), "authorization,content-type");
       assert.equal(opt.headers.get("access-control-allow-origin"), "http://app.example"); // CLIENT_URL=*
       assert.equal(opt.headers.get("access-control-allow-credentials"), "true");

@@ -85,7 +85,7 @@ fn caller(app: &Arc<App>, req: &Req) -> Result<(User, Claims), Response<Body>> {
 }
 
 /// The JSON body, `{}` when there is none.
-async fn body_or_empty(req: Req) -> Result<Value, Response<Body>> {
+pub(super) async fn body_or_empty(req: Req) -> Result<Value, Response<Body>> {
     let empty = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -108,7 +108,10 @@ async fn body_or_empty(req: Req) -> Result<Value, Response<Body>> {
 }
 
 /// Waits until `ticket` is durable (`500` otherwise).
-async fn durable(app: &Arc<App>, ticket: crate::store::Ticket) -> Result<(), Response<Body>> {
+pub(super) async fn durable(
+    app: &Arc<App>,
+    ticket: crate::store::Ticket,
+) -> Result<(), Response<Body>> {
     app.store()
         .durable(ticket)
         .await
