@@ -117,6 +117,9 @@ struct ServeArgs {
     admin_ui: rollcall::admin_ui::AdminUiArgs,
     #[command(flatten)]
     platform: platform_args::PlatformArgs,
+    /// Login, registration, hashing and socket limits (SPEC.md §4.23).
+    #[command(flatten)]
+    abuse: rollcall::app::abuse::AbuseConfig,
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,6 +320,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         code_period_secs: args.code_secs.max(5),
         platform_b: args.platform_b,
         admin_ui: args.admin_ui.config()?,
+        abuse: args.abuse,
         ..AppConfig::default()
     };
     args.platform.apply(&mut config, &c.data_dir)?;

@@ -4,8 +4,10 @@
 use serde_json::{json, Map, Value};
 
 use super::args::{member_session, session_id, staff_session};
+use super::audience::{session_staff_room, session_students_room};
 use super::Ctx;
 use crate::app::{session_room, AppError, ErrorCode, Outcome};
+use crate::store::Role;
 
 /// Largest `sessionUpdate` object, serialized.
 const MAX_UPDATE_BYTES: usize = 16 * 1024;
@@ -15,8 +17,15 @@ pub(super) fn join(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let user = cx.user;
     let (sid, _) = member_session(cx, arg)?;
     let room = session_room(&sid);
+    // Students and staff also join their side's room (§4.23 views).
+    let side = if user.role == Role::Student {
+        session_students_room(&sid)
+    } else {
+        session_staff_room(&sid)
+    };
     Ok(Outcome::new()
         .join(room.clone())
+        .join(side)
         .broadcast_others(
             room,
             "userJoined",
@@ -35,6 +44,8 @@ pub(super) fn leave(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     }
     Ok(Outcome::new()
         .leave(room.clone())
+        .leave(session_staff_room(&sid))
+        .leave(session_students_room(&sid))
         .broadcast_others(
             room,
             "userLeft",
