@@ -489,4 +489,16 @@ describe("unknown events take rate-limit tokens", { skip: SKIP }, () => {
     await sleep(1500);
     assert.equal((await ask(s, "checkActiveSessions", "uc")).ok, true);
   });
+
+  test("on /messenger too: unknown events drain its bucket (messageError rate_limited)", async () => {
+    const m = await clients.connect(`${server.url}/messenger`, tok.ue1);
+    const errors = [];
+    m.on("messageError", (e) => errors.push(e));
+    for (let i = 0; i < 12; i++) m.emit("noSuchEvent", { i });
+    const ack = await ask(m, "getMessages", { with: "nobody" });
+    assert.equal(ack.error.code, "rate_limited");
+    await sleep(200);
+    assert.ok(errors.length >= 6, `${errors.length} refusals`);
+    for (const e of errors.slice(0, 6)) assert.deepEqual(e, { message: "Too many requests", code: "rate_limited" });
+  });
 });

@@ -135,15 +135,16 @@ pub(crate) fn admit_socket(
 
 /// An event no handler knows: ignored, but it takes a token of the
 /// socket's rate limit like a request; without one it is refused with
-/// `attendanceError` `rate_limited` (and a failed ack when one was asked).
+/// `error_event` `rate_limited` (and a failed ack when one was asked).
 pub(super) fn unknown_event(
     ctx: &super::SocketCtx,
     (rate, burst): (f64, f64),
     socket: &std::sync::Arc<crate::socketio::Socket>,
     ack: Option<crate::socketio::AckSender>,
+    error_event: &str,
 ) {
     if !ctx.take_token(rate, burst) {
         let e = super::AppError::new(super::ErrorCode::RateLimited, "Too many requests");
-        super::refuse(socket, "attendanceError", ack, &e);
+        super::refuse(socket, error_event, ack, &e);
     }
 }

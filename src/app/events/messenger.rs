@@ -14,7 +14,7 @@ use crate::socketio::Payload;
 use crate::store::{Message, User};
 
 /// Error event of the messenger events.
-const MESSAGE_ERROR: &str = "messageError";
+pub(crate) const MESSAGE_ERROR: &str = "messageError";
 
 /// Messages per `getMessages` page: default and most.
 const PAGE_DEFAULT: usize = 50;

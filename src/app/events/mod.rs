@@ -43,7 +43,7 @@ mod sessions;
 pub(crate) mod topics;
 mod views;
 
-pub(crate) use messenger::{message_json, MESSENGER_EVENTS};
+pub(crate) use messenger::{message_json, MESSAGE_ERROR, MESSENGER_EVENTS};
 pub(crate) use sessions::end_session;
 pub(crate) use views::code_json;
 

@@ -78,7 +78,7 @@ pub(crate) fn register_aliases(
             (unsub, t)
         } else {
             // Any other unknown event costs a token (SPEC.md §4.23).
-            crate::app::abuse::unknown_event(&ctx, limits, s, ack);
+            crate::app::abuse::unknown_event(&ctx, limits, s, ack, super::ATTENDANCE_ERROR);
             return;
         };
         let payload = Payload::one(json!(topic));
