@@ -32,7 +32,7 @@ pub(crate) fn session_students_room(sid: &str) -> String {
 }
 
 /// A student's own room (every socket of theirs on the namespace).
-fn user_room(id: &str) -> String {
+pub(super) fn user_room(id: &str) -> String {
     format!("user:{id}")
 }
 

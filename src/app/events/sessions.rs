@@ -9,7 +9,9 @@ use super::args::{
     deny_students, load_session, member_session, parse_location, parse_status, require_active,
     require_staff, session_id, staff_session, student_id,
 };
-use super::audience::{attendance_students_room, attendance_updated, session_staff_room};
+use super::audience::{
+    attendance_students_room, attendance_updated, session_staff_room, user_room,
+};
 use super::views::{
     active_sessions_json, code_json, record_json, records_json, session_json, stats_json,
 };
@@ -206,9 +208,25 @@ pub(super) fn updated(
     by: &User,
     at: &str,
 ) -> Outcome {
-    let full = json!({"session_id": sid, "student_id": student, "status": status.as_str(),
-                      "attendanceRecord": rec, "updated_by": by.name, "updated_at": at});
-    attendance_updated(o, sid, student, full)
+    attendance_updated(
+        o,
+        sid,
+        student,
+        update_json(sid, student, status, rec, by, at),
+    )
+}
+
+/// The full `attendanceUpdated` of one mark.
+fn update_json(
+    sid: &str,
+    student: &str,
+    status: Status,
+    rec: &Value,
+    by: &User,
+    at: &str,
+) -> Value {
+    json!({"session_id": sid, "student_id": student, "status": status.as_str(),
+           "attendanceRecord": rec, "updated_by": by.name, "updated_at": at})
 }
 
 /// `markStudentPresent`.
@@ -297,14 +315,9 @@ pub(super) fn bulk(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
             json!({"session_id": sid, "updatedRecords": [], "totalUpdated": list.len(),
                    "updated_by": user.name, "updated_at": now}),
         );
-    for (mark, rec) in marks.iter().zip(&list) {
-        o = o.broadcast(
-            format!("user:{}", mark.student_id),
-            "attendanceUpdated",
-            json!({"session_id": sid, "student_id": mark.student_id,
-                   "status": mark.status.as_str(), "attendanceRecord": rec,
-                   "updated_by": user.name, "updated_at": now}),
-        );
+    for (m, rec) in marks.iter().zip(&list) {
+        let own = update_json(&sid, &m.student_id, m.status, rec, user, &now);
+        o = o.broadcast(user_room(&m.student_id), "attendanceUpdated", own);
     }
     Ok(o.emit(
         "attendanceBulkUpdateComplete",
