@@ -172,7 +172,9 @@ describe("application abuse limits", { skip: SKIP }, () => {
       return seen;
     })();
     const statuses = [];
-    for (let wave = 0; wave < 3; wave++) {
+    // Waves of 128 concurrent attempts for 3 s (at least 3 waves).
+    const attackStart = Date.now();
+    for (let wave = 0; wave < 3 || Date.now() - attackStart < 3000; wave++) {
       const answers = await Promise.all(
         Array.from({ length: 128 }, (_, i) => login(port, "victim@school.test", `wrong-${wave}-${i}`, { from: "127.0.0.1" })),
       );
@@ -187,11 +189,12 @@ describe("application abuse limits", { skip: SKIP }, () => {
     const peak = rss.stop();
     const checked = statuses.filter((s) => s === 401).length;
     const worst = Math.max(...seen.map((s) => s.ms));
-    t.diagnostic(`RSS ${base.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; ${checked}/384 passwords checked; ${seen.length} legitimate logins, slowest ${worst} ms`);
-    // The bucket holds 10 and refills 0.5/s: a few seconds of flood check at most ~15 passwords.
+    t.diagnostic(`RSS ${base.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; ${checked}/${statuses.length} passwords checked; ${seen.length} legitimate logins, slowest ${worst} ms`);
+    // The bucket holds 10 and refills 0.5/s, and the account backoff holds the
+    // address back after 3 failures: 3 s of flood check at most ~12 passwords.
     assert.ok(checked <= 16, `${checked} of ${statuses.length} passwords were checked`);
-    assert.equal(statuses.length, 384);
-    assert.ok(seen.length >= 1);
+    assert.ok(statuses.length >= 384);
+    assert.ok(seen.length >= 3, `${seen.length} legitimate logins during the attack`);
     for (const s of seen) {
       assert.equal(s.status, 200, JSON.stringify(seen));
       assert.ok(s.ms < 3000, `legitimate login took ${s.ms} ms`);
