@@ -470,7 +470,7 @@ describe("unknown events take rate-limit tokens", { skip: SKIP }, () => {
       courses: [{ id: "uc", teachers: [], students: ["ue1"] }],
       tokens: ["ue1"],
     });
-    server = await startRollcall(dataDir, { RATE_LIMIT: "1", RATE_BURST: "5" });
+    server = await startRollcall(dataDir, { RATE_LIMIT: "1", RATE_BURST: "5", AUTH_AFTER_CONNECT: "on", MAX_SOCKETS_PER_USER: "2" });
   });
   after(() => shutdown(clients, server, dataDir));
 
@@ -491,6 +491,25 @@ describe("unknown events take rate-limit tokens", { skip: SKIP }, () => {
     // After a refill the socket works again.
     await sleep(1500);
     assert.equal((await ask(s, "checkActiveSessions", "uc")).ok, true);
+    clients.closeAll();
+    await sleep(300);
+  });
+
+  test("the sockets-per-user cap also holds for authenticate-after-connect: authError too_many_connections", async () => {
+    const two = [await clients.connect(server.url, tok.ue1), await clients.connect(server.url, tok.ue1)];
+    const anon = await clients.connect(server.url, undefined);
+    const err = await ask(anon, "authenticate", { token: tok.ue1 });
+    assert.deepEqual(err, { ok: false, error: { code: "too_many_connections", message: "at most 2 sockets per user" } });
+    two[0].disconnect();
+    let ok;
+    // (Each refusal counts towards the 10 after which §4.22.3 disconnects.)
+    for (let i = 0; i < 5 && !ok?.ok; i++) {
+      await sleep(300);
+      ok = await ask(anon, "authenticate", { token: tok.ue1 });
+    }
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    clients.closeAll();
+    await sleep(300);
   });
 
   test("on /messenger too: unknown events drain its bucket (messageError rate_limited)", async () => {
