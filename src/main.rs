@@ -125,6 +125,9 @@ struct ServeArgs {
     platform: platform_args::PlatformArgs,
     #[command(flatten)]
     setup: setup_args::SetupArgs,
+    /// Login, registration, hashing and socket limits (SPEC.md §4.24).
+    #[command(flatten)]
+    abuse: rollcall::app::abuse::AbuseConfig,
 }
 
 #[derive(Subcommand, Debug)]
@@ -340,6 +343,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         code_period_secs: args.code_secs.max(5),
         platform_b: args.platform_b,
         admin_ui: args.admin_ui.config()?,
+        abuse: args.abuse,
         ..AppConfig::default()
     };
     args.platform.apply(&mut config, &c.data_dir)?;

@@ -112,9 +112,18 @@ pub(super) fn await_authentication(app: &Arc<App>, socket: Arc<Socket>) {
         }
         match a.keys.authenticate_claims(&a.store, token_of(&payload)) {
             Ok((user, claims)) => {
+                // The per-user socket cap applies here as at CONNECT (§4.24).
+                let Some(slot) = a.abuse.sockets.take(&user.id) else {
+                    let cap = a.abuse.sockets.max();
+                    let message = format!("at most {cap} sockets per user");
+                    refuse(s, ack, ErrorCode::TooManyConnections.code(), &message);
+                    count_refusal(&p, s);
+                    return;
+                };
                 if p.done.swap(true, Ordering::AcqRel) {
                     return;
                 }
+                s.data().insert(slot);
                 devices::attach(s, user.clone(), &claims);
                 a.setup_socket(s.clone(), &user);
                 accept(s, ack, &user);

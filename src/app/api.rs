@@ -18,10 +18,12 @@ use crate::store::{Role, User};
 mod admin;
 mod client_bundle;
 mod enrol;
+mod limits;
 mod paging;
 mod platform;
 mod platform_b;
 mod reports;
+mod routes;
 mod setup;
 
 /// A hash to verify against when the user is unknown.
@@ -72,13 +74,15 @@ pub async fn route(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut res = if req.method() == Method::OPTIONS {
+    let mut res = if let Some(refused) = limits::foreign_origin(&req, io.cors()) {
+        refused
+    } else if req.method() == Method::OPTIONS {
         Cors::preflight(
             "GET,POST,PATCH,DELETE,OPTIONS",
             Some(HeaderValue::from_static("authorization,content-type")),
         )
     } else {
-        api(&app, &io, req).await
+        api(&app, &io, req, addr).await
     };
     if let Some(cors) = io.cors() {
         cors.apply(res.headers_mut(), origin.as_deref());
@@ -110,9 +114,18 @@ fn password(v: &Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>) -> Response<Body> {
+async fn api(
+    app: &Arc<App>,
+    io: &SocketIo,
+    req: Request<hyper::body::Incoming>,
+    addr: SocketAddr,
+) -> Response<Body> {
+    let ip = addr.ip();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    if !routes::known(&method, &path) {
+        return error(404, ErrorCode::NotFound, "no such route");
+    }
     match (method, path.as_str()) {
         (_, p) if platform::handles(p) => platform::route(app, io, req).await,
         (Method::GET, "/api/health") => json_response(
@@ -121,6 +134,9 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                    "activeSessions": app.store().active_sessions().map(|s| s.len()).unwrap_or(0)}),
         ),
         (Method::POST, "/api/auth/login") => {
+            if let Some(r) = limits::login_address(app, ip) {
+                return r;
+            }
             let body = match read_json(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
@@ -132,6 +148,10 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                     "email and password are required",
                 );
             };
+            let account = email.to_lowercase();
+            if let Some(r) = limits::login_account(app, &account, ip) {
+                return r;
+            }
             let user = match app.store().user_by_email(email) {
                 Ok(u) => u,
                 Err(_) => return error(500, ErrorCode::Internal, "storage failure"),
@@ -139,24 +159,34 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             let password = password.to_string();
             // Unknown users cost the same argon2 work, so response timing
             // does not tell which emails exist.
-            let hash = user
-                .as_ref()
-                .and_then(|u| u.password_hash.clone())
-                .unwrap_or_else(|| DUMMY_HASH.clone());
-            let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            // The hash runs on the bounded pool (SPEC.md §4.24).
+            let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+            let verified = match app
+                .abuse()
+                .hashes
+                .run(move || verify_password(&password, hash.as_deref().unwrap_or(&DUMMY_HASH)))
                 .await
-                .unwrap_or(false);
+            {
+                Ok(v) => v,
+                Err(busy) => return limits::hash_busy(busy),
+            };
             let ok = verified && user.as_ref().is_some_and(|u| u.active);
             match (ok, user) {
-                (true, Some(u)) => json_response(
-                    200,
-                    json!({"ok": true, "token": app.keys().issue(&u), "user": user_json(&u)}),
-                ),
-                _ => error(
-                    401,
-                    ErrorCode::InvalidCredentials,
-                    "wrong email or password",
-                ),
+                (true, Some(u)) => {
+                    app.abuse().accounts.succeeded(&account);
+                    json_response(
+                        200,
+                        json!({"ok": true, "token": app.keys().issue(&u), "user": user_json(&u)}),
+                    )
+                }
+                _ => {
+                    app.abuse().accounts.failed(&account, ip);
+                    error(
+                        401,
+                        ErrorCode::InvalidCredentials,
+                        "wrong email or password",
+                    )
+                }
             }
         }
         (Method::POST, "/api/auth/register") => {
@@ -166,6 +196,9 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                     ErrorCode::RegistrationClosed,
                     "registration is turned off",
                 );
+            }
+            if let Some(r) = limits::register_address(app, ip) {
+                return r;
             }
             let body = match read_json(req).await {
                 Ok(b) => b,
@@ -193,9 +226,15 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
                 );
             }
             let password = password.to_string();
-            let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            let hash = match app
+                .abuse()
+                .hashes
+                .run(move || hash_password(&password))
                 .await
-                .unwrap_or_default();
+            {
+                Ok(h) => h,
+                Err(busy) => return limits::hash_busy(busy),
+            };
             let user = User {
                 id: crate::util::random_id(12),
                 email: email.to_string(),
@@ -251,6 +290,15 @@ fn csv_route(app: &Arc<App>, req: &Request<hyper::body::Incoming>, sid: &str) ->
         Ok(u) => u,
         Err(e) => return error_with(401, e.code(), &e.to_string()),
     };
+    // Authorization before existence (SPEC.md §4.24): no student may export,
+    // whether or not the session exists.
+    if user.role == Role::Student {
+        return error(
+            403,
+            ErrorCode::Forbidden,
+            "only the course's teacher or an admin",
+        );
+    }
     let session = match app.store().session(sid) {
         Ok(Some(s)) => s,
         Ok(None) => return error(404, ErrorCode::NotFound, "session not found"),

@@ -170,26 +170,77 @@ impl TokenKeys {
     }
 }
 
-/// Hashes a password with argon2id.
-pub fn hash_password(password: &str) -> String {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+/// argon2's working memory (19 MiB with the default parameters), kept per
+/// thread and reused: allocating it for every hash let the allocator keep
+/// freed blocks around, so that memory grew far beyond one block per
+/// hashing thread (the hashing pool of SPEC.md §4.24 runs a fixed number of
+/// threads, so this is the whole memory of password hashing).
+fn with_blocks<R>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCKS.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() != count {
+            *b = vec![argon2::Block::default(); count];
+        }
+        f(&mut b[..])
+    })
 }
 
-/// Checks a password against an argon2 PHC string.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash)
-        .map(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
+/// Hashes a password with argon2id (default parameters), as a PHC string.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, SaltString};
+    use argon2::{Algorithm, Params, PasswordHash, Version};
+    let salt = SaltString::generate(&mut OsRng);
+    let params = Params::default();
+    let argon = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let hashed = (|| {
+        let raw_salt = salt.decode_b64(&mut salt_buf).ok()?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        with_blocks(params.block_count(), |m| {
+            argon.hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut out, m)
         })
-        .unwrap_or(false)
+        .ok()?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).ok()?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).ok()?),
+        };
+        Some(phc.to_string())
+    })();
+    hashed.unwrap_or_default()
+}
+
+/// Checks a password against an argon2 PHC string (its own parameters).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::Output;
+    use argon2::{Algorithm, Params, PasswordHash, Version};
+    let check = || {
+        let h = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(h.algorithm).ok()?;
+        let version = match h.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&h).ok()?;
+        let expected = h.hash?;
+        let mut salt_buf = [0u8; 64];
+        let salt = h.salt?.decode_b64(&mut salt_buf).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let argon = argon2::Argon2::new(algorithm, version, params.clone());
+        with_blocks(params.block_count(), |m| {
+            argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, m)
+        })
+        .ok()?;
+        // Output's equality is constant-time.
+        Some(Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -202,6 +253,21 @@ mod tests {
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("other", &h));
         assert!(!verify_password("s3cret", "not a hash"));
+        // Hashes made by the crate's own hasher (older data) still verify.
+        use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = argon2::Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("s3cret", &theirs));
+        assert!(!verify_password("s3creT", &theirs));
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        // And ours verify with the crate's verifier.
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        assert!(argon2::Argon2::default()
+            .verify_password(b"s3cret", &PasswordHash::new(&h).unwrap())
+            .is_ok());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct AppConfig {
     pub platform: super::platform::PlatformConfig,
     /// The Socket.IO path and recovery of the server (SPEC.md §4.21).
     pub server: super::platform::ServerSettings,
+    /// Login, registration, hashing and socket limits (SPEC.md §4.24).
+    pub abuse: super::abuse::AbuseConfig,
 }
 
 impl Default for AppConfig {
@@ -57,6 +59,7 @@ impl Default for AppConfig {
             admin_ui: AdminUiConfig::default(),
             platform: Default::default(),
             server: Default::default(),
+            abuse: Default::default(),
         }
     }
 }

@@ -46,6 +46,11 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// HTTP API: registration is turned off.
     RegistrationClosed,
+    /// CONNECT refused: the user has the most sockets allowed (§4.24).
+    TooManyConnections,
+    /// HTTP API: a cross-origin state-changing request from an origin that
+    /// is not allowed (§4.24).
+    ForbiddenOrigin,
 }
 
 impl ErrorCode {
@@ -69,6 +74,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::RegistrationClosed => "registration_closed",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::ForbiddenOrigin => "forbidden_origin",
         }
     }
 }
@@ -142,7 +149,7 @@ mod tests {
 
     /// Every code with its wire string; the socket codes first, in the
     /// order of SPEC.md §4.5's table, then the HTTP API's own.
-    const WIRE: [(ErrorCode, &str); 17] = [
+    const WIRE: [(ErrorCode, &str); 19] = [
         (ErrorCode::InvalidPayload, "invalid_payload"),
         (ErrorCode::Forbidden, "forbidden"),
         (ErrorCode::NotFound, "not_found"),
@@ -160,6 +167,8 @@ mod tests {
         (ErrorCode::PayloadTooLarge, "payload_too_large"),
         (ErrorCode::InvalidCredentials, "invalid_credentials"),
         (ErrorCode::RegistrationClosed, "registration_closed"),
+        (ErrorCode::TooManyConnections, "too_many_connections"),
+        (ErrorCode::ForbiddenOrigin, "forbidden_origin"),
     ];
 
     #[test]

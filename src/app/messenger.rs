@@ -66,7 +66,12 @@ fn on_connection(app: &Arc<App>, socket: Arc<Socket>) {
         socket.disconnect();
         return;
     };
-    app.attach_pipeline(&socket, MESSENGER_EVENTS);
+    let (ctx, _) = app.attach_pipeline(&socket, MESSENGER_EVENTS);
+    // Unknown events take rate-limit tokens here too (SPEC.md §4.24).
+    let limits = (app.config.rate_per_sec, app.config.rate_burst);
+    socket.on_any(move |s, _event, _payload, ack| {
+        super::abuse::unknown_event(&ctx, limits, s, ack, super::events::MESSAGE_ERROR);
+    });
     app.platform_b
         .delivery
         .connect(&app.store, &socket, &user.id);

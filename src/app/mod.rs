@@ -16,6 +16,8 @@
 //! - `tasks`: check-in code rotation and idle expiry;
 //! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
 //!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]);
+//! - [`abuse`]: login and registration limits, the password hashing pool,
+//!   the per-user socket cap (SPEC.md §4.24);
 //! - `platform_b`, `devices`, `after_connect`, `messenger`: device sessions,
 //!   forced logout and token push, authenticate-after-connect, and the
 //!   `/messenger` namespace (SPEC.md §4.22).
@@ -32,6 +34,7 @@
 //! one small method, never held across a store call, a socket operation or
 //! another lock.
 
+pub mod abuse;
 mod after_connect;
 pub mod api;
 pub mod auth;
@@ -104,6 +107,7 @@ pub struct App {
     rotations: Rotations,
     platform_b: platform_b::PlatformB,
     platform: platform::Platform,
+    abuse: abuse::Abuse,
 }
 
 impl App {
@@ -129,7 +133,9 @@ impl App {
         let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
+        let abuse = abuse::Abuse::new(&config.abuse);
         let (mw_store, mw_keys) = (store.clone(), keys.clone());
+        let cap = abuse.sockets.clone();
         // `/` lets a tokenless CONNECT in when authenticate-after-connect is
         // on; `/notifications` always needs the token.
         let anonymous = config.platform_b.auth_after_connect;
@@ -145,7 +151,8 @@ impl App {
             }
         })
         .middleware(move |socket| {
-            let result = authenticate(&mw_store, &mw_keys, &socket, anonymous);
+            let result = authenticate(&mw_store, &mw_keys, &socket, anonymous)
+                .and_then(|()| abuse::admit_socket(&cap, &socket));
             async move { result }
         });
         let ns = io.ns_with("/", setup);
@@ -160,6 +167,7 @@ impl App {
             rotations: Rotations::default(),
             platform_b,
             platform,
+            abuse,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -193,6 +201,11 @@ impl App {
     /// The application's namespace (`/`).
     pub(crate) fn ns(&self) -> &Arc<Namespace> {
         &self.ns
+    }
+
+    /// Login, registration and hashing limits (SPEC.md §4.24).
+    pub fn abuse(&self) -> &abuse::Abuse {
+        &self.abuse
     }
 
     /// Who joined which active session.
@@ -233,6 +246,7 @@ impl App {
         events::topics::register_aliases(&socket, &ctx, &job_tx, limits);
         let app = self.clone();
         socket.on_disconnect(move |s, _reason| {
+            drop(s.data().remove::<abuse::SocketSlot>());
             if let Some(user) = s.data().get::<Arc<User>>() {
                 app.presence.disconnect(&user.id, s.id());
             }

@@ -27,6 +27,9 @@ enum Effect {
     Room(String, &'static str, Value),
     /// An event to a room, the requesting socket excluded.
     RoomExceptSelf(String, &'static str, Value),
+    /// An event to the sockets in any of some rooms, minus those in
+    /// others (one encode: the views of SPEC.md §4.24).
+    Rooms(Vec<String>, Vec<String>, &'static str, Value),
     /// The requesting socket joins a room.
     Join(String),
     /// The requesting socket leaves a room.
@@ -96,6 +99,19 @@ impl Outcome {
         self
     }
 
+    /// Sends `event` once to every socket in any of `to`, except those in
+    /// any of `except`.
+    pub(crate) fn broadcast_to(
+        mut self,
+        to: Vec<String>,
+        except: Vec<String>,
+        event: &'static str,
+        data: Value,
+    ) -> Outcome {
+        self.effects.push(Effect::Rooms(to, except, event, data));
+        self
+    }
+
     /// The requesting socket joins `room`.
     pub(crate) fn join(mut self, room: String) -> Outcome {
         self.effects.push(Effect::Join(room));
@@ -145,6 +161,11 @@ impl Outcome {
                     ns.to(&room).emit(ev, &Payload::one(v));
                 }
                 (Effect::Call(f), _) => f(ns),
+                (Effect::Rooms(to, except, ev, v), _) => {
+                    let to = to.into_iter().map(Into::into).collect();
+                    let op = except.iter().fold(ns.to_rooms(to), |op, r| op.except(r));
+                    op.emit(ev, &Payload::one(v));
+                }
                 (Effect::Emit(ev, v), Some(s)) => {
                     let _ = s.emit(ev, &Payload::one(v));
                 }

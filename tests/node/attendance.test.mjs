@@ -158,7 +158,9 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
     await cli(dataDir, ["user", "disable", "dis01"]);
     await cli(dataDir, ["user", "revoke-tokens", "rev01"]);
     tok = await mintTokens(dataDir, ["t1", "t2", "adm", "x01", "rev01", "evil1", "evil2", ...S30]);
-    server = await startRollcall(dataDir);
+    // Every login and registration of this group comes from 127.0.0.1: the
+    // per-address limits (SPEC §4.24, tested in abuse_app.test.mjs) are raised.
+    server = await startRollcall(dataDir, { LOGIN_BURST: "1000", REGISTER_BURST: "1000", LOGIN_BACKOFF_AFTER: "1000" });
   });
 
   afterEach(() => clients.closeAll());
@@ -277,7 +279,9 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
       assert.deepEqual((await ev)[0], ack.data);
     }
 
-    // From here on every member of the room sees each single update.
+    // From here on every member of the room sees each single update: the
+    // teacher and the student concerned in full, other students their view
+    // (status and time only, SPEC §4.24).
     const updates = [teacher, ...students].map((s) => new Recorder(s, "attendanceUpdated"));
 
     // Teacher marks: present, present then absent.
@@ -320,7 +324,8 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
         { studentId: "s011", status: "absent" },
       ];
       const complete = waitFor(teacher, "attendanceBulkUpdateComplete", T);
-      const roomBulk = waitFor(st.s030, "attendanceBulkUpdated", T);
+      const roomBulk = waitFor(teacher, "attendanceBulkUpdated", T);
+      const studentBulk = waitFor(st.s030, "attendanceBulkUpdated", T);
       const ack = await ok(teacher, "bulkUpdateAttendance", { session_id: SID, attendanceUpdates: list });
       assert.deepEqual(ack, { ok: true, totalUpdated: 9 });
       const [c] = await complete;
@@ -338,6 +343,9 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
       assert.deepEqual(b.updatedRecords, c.updatedRecords);
       assert.equal(b.updated_by, "Teacher One");
       assert.match(b.updated_at, ISO);
+      // A student of the room gets the counts only (SPEC §4.24).
+      const [sb] = await studentBulk;
+      assert.deepEqual(sb, { session_id: SID, updatedRecords: [], totalUpdated: 9, updated_by: "Teacher One", updated_at: b.updated_at });
     }
 
     // Self check-in with the code the teacher got and a location inside the fence.
@@ -376,12 +384,28 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
       ["s002", "present"],
       ["s002", "absent"],
     ];
-    for (const rec of updates) {
-      const got = (await rec.waitCount(13, T)).map(([u]) => [u.student_id, u.status]);
-      rec.stop();
+    const teacherRec = updates[0];
+    {
+      const got = (await teacherRec.waitCount(13, T)).map(([u]) => [u.student_id, u.status]);
       assert.equal(got.length, 13);
       assert.deepEqual(got.slice(0, 3), expectedUpdates);
       assert.deepEqual(got.slice(3).map((g) => g[0]).sort(), [...ids("s", 3, 9, 12), "s024"]);
+    }
+    for (const [i, rec] of updates.entries()) {
+      // The teacher's 13 single updates, plus each of its own bulk marks as one.
+      const got = (await rec.waitCount(13, T)).map(([u]) => u);
+      await sleep(100);
+      rec.stop();
+      if (i === 0) continue;
+      const me = S30[i - 1];
+      for (const u of rec.items.map(([x]) => x)) {
+        if (u.student_id === undefined) {
+          assertKeys(u, ["session_id", "status", "updated_at"]);
+        } else {
+          assert.equal(u.student_id, me, `student ${me} received ${u.student_id}'s record`);
+        }
+      }
+      assert.ok(got.length >= 13);
     }
 
     // Present: s001, s003-s010, s012-s020, s024 (19); absent: the other 11.
@@ -432,10 +456,12 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
     assert.match(conf.finalData.session.ended_at, ISO);
     assert.deepEqual(conf.finalData.statistics, STATS);
     assert.equal(conf.finalData.attendanceRecords.length, 30);
-    for (const ev of await roomEnded) {
+    for (const [i, ev] of (await roomEnded).entries()) {
+      // Staff get the roster, students the statistics only (SPEC §4.24).
+      const finalData = i === 0 ? conf.finalData : { ...conf.finalData, attendanceRecords: [] };
       assert.deepEqual(ev, {
         session_id: SID,
-        finalData: conf.finalData,
+        finalData,
         ended_by: "Teacher One",
         ended_at: conf.finalData.session.ended_at,
       });
@@ -528,9 +554,10 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
     tJoined = waitFor(teacher, "userJoined", T);
     const aJoined = waitFor(a, "userJoined", T);
     await ok(b, "joinSession", { sessionId: SID });
-    for (const [ev] of [await tJoined, await aJoined]) {
-      assert.deepEqual([ev.userId, ev.userName, ev.sessionId], ["s002", "Student 002", SID]);
-    }
+    // The teacher hears who joined; another student only that someone did (SPEC §4.24).
+    const [[tj], [aj]] = [await tJoined, await aJoined];
+    assert.deepEqual([tj.userId, tj.userName, tj.sessionId], ["s002", "Student 002", SID]);
+    assert.deepEqual(aj, { sessionId: SID, timestamp: tj.timestamp });
 
     // sessionUpdate from the teacher reaches everyone in the room, teacher included.
     let upd = nextOf([teacher, a, b], "sessionUpdated");
@@ -545,22 +572,26 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
     }
 
     // Self check-in in a session without code or fence: attendanceUpdate to the session room.
-    const upd0 = nextOf([teacher, b], "attendanceUpdate");
+    const upd0 = nextOf([teacher, a, b], "attendanceUpdate");
     const marked = await ok(a, "markAttendance", { sessionId: SID });
     assertRecord(marked.attendance, { student_id: "s001", status: "present", method: "self", location: null });
-    for (const u of await upd0) {
+    const [tu, au, bu] = await upd0;
+    // The teacher and the student who checked in see who it was; another
+    // student only that someone did (SPEC §4.24).
+    for (const u of [tu, au]) {
       assertKeys(u, ["checkInTime", "sessionId", "status", "userId", "userName"]);
       assert.deepEqual([u.userId, u.userName, u.status, u.sessionId], ["s001", "Student 001", "present", SID]);
       assert.match(u.checkInTime, ISO);
     }
+    assert.deepEqual(bu, { status: "present", checkInTime: tu.checkInTime, sessionId: SID });
 
     // b leaves: a and the teacher get userLeft; b gets no more room events.
     const left = nextOf([teacher, a], "userLeft");
     assert.deepEqual(await ok(b, "leaveSession", { session_id: SID }), { ok: true, sessionId: SID });
-    for (const l of await left) {
-      assertKeys(l, ["sessionId", "timestamp", "userId"]);
-      assert.deepEqual([l.userId, l.sessionId], ["s002", SID]);
-    }
+    const [tl, al] = await left;
+    assertKeys(tl, ["sessionId", "timestamp", "userId"]);
+    assert.deepEqual([tl.userId, tl.sessionId], ["s002", SID]);
+    assert.deepEqual(al, { sessionId: SID, timestamp: tl.timestamp });
     // Leaving a session one is not in is refused.
     await refused(b, "leaveSession", SID, "conflict");
     const bUpd = new Recorder(b, "sessionUpdated");
@@ -608,9 +639,10 @@ describe("rollcall seed flow, authorization, authentication and HTTP", { skip: S
         });
       }
     }
-    // A course that does not exist is not_found, for anyone.
+    // A course that does not exist is not_found for staff; a student gets
+    // forbidden whether or not it exists (SPEC §4.6, §4.24).
     await refused(teacher, "startAttendanceSession", { session_id: "sess-authz-x", course_id: "no-course" }, "not_found");
-    await refused(student, "subscribeToCourse", "no-course", "not_found", "activeSessionsError");
+    await refused(student, "subscribeToCourse", "no-course", "forbidden", "activeSessionsError");
     // A teacher of another course cannot join it either.
     await refused(other, "joinAttendanceSession", { session_id: SID }, "forbidden");
     await refused(other, "subscribeToCourse", { course_id: "c1" }, "forbidden", "activeSessionsError");

@@ -376,7 +376,8 @@ describe("devices, forced logout, token push and messaging", { skip: SKIP }, () 
     await refused(flo[0].msg, "sendMessage", { to: "x1", text: "hello stranger" }, "not_a_contact");
     await refused(flo[0].msg, "typing", { to: "x1" }, "not_a_contact");
     await refused(flo[0].msg, "sendMessage", { to: "s2", text: "x".repeat(65) }, "message_too_large");
-    await refused(flo[0].msg, "sendMessage", { to: "ghost", text: "hi" }, "not_found");
+    // A student is not told whether a user id exists (SPEC §4.24).
+    await refused(flo[0].msg, "sendMessage", { to: "ghost", text: "hi" }, "not_a_contact");
     await refused(flo[0].msg, "sendMessage", { to: "s3", text: "me" }, "invalid_payload");
     await refused(flo[0].msg, "sendMessage", { to: "s2" }, "invalid_payload");
     await refused(flo[0].msg, "getMessages", { with: "s2", limit: 1000 }, "invalid_payload");

@@ -24,14 +24,7 @@ pub(super) fn handles(path: &str) -> bool {
 
 /// An [`AppError`] as an HTTP answer.
 fn refusal(e: &AppError) -> Response<Body> {
-    let status = match e.code {
-        ErrorCode::InvalidPayload => 400,
-        ErrorCode::Forbidden => 403,
-        ErrorCode::NotFound => 404,
-        ErrorCode::PayloadTooLarge => 413,
-        _ => 500,
-    };
-    error(status, e.code, &e.message)
+    error(super::routes::status_of(e.code), e.code, &e.message)
 }
 
 /// The admin behind the request's bearer token.

@@ -100,6 +100,7 @@ pub(super) fn parse_location(v: Option<&Value>) -> Result<Option<Location>, AppE
 /// course (id, then session, then permission).
 pub(super) fn staff_session(cx: &Ctx<'_>, arg: &Value) -> Result<(String, Arc<Session>), AppError> {
     let sid = session_id(arg)?;
+    deny_students(cx.user)?;
     let session = load_session(cx.app, &sid)?;
     require_staff(cx.app, cx.user, &session.course_id)?;
     Ok((sid, session))
@@ -112,9 +113,39 @@ pub(super) fn member_session(
     arg: &Value,
 ) -> Result<(String, Arc<Session>), AppError> {
     let sid = session_id(arg)?;
-    let session = load_session(cx.app, &sid)?;
+    let session = member_session_of(cx.app, cx.user, &sid)?;
     require_member(cx.app, cx.user, &session.course_id)?;
     Ok((sid, session))
+}
+
+/// The message of a refused member check.
+const NOT_A_MEMBER: &str = "Not a member of this course";
+/// The message of a refused staff check.
+const NOT_STAFF: &str = "Only the course's teacher or an admin may do this";
+
+/// Authorization before existence (SPEC.md §4.24): a student is refused a
+/// staff request before any id is looked up, so the answer does not say
+/// whether the id exists.
+pub(super) fn deny_students(user: &User) -> Result<(), AppError> {
+    if user.role == Role::Student {
+        Err(AppError::forbidden(NOT_STAFF))
+    } else {
+        Ok(())
+    }
+}
+
+/// The session for a member check: a missing one is `not_found` for staff,
+/// and for a student the same `forbidden` as a session of another course.
+pub(super) fn member_session_of(
+    app: &App,
+    user: &User,
+    id: &str,
+) -> Result<Arc<Session>, AppError> {
+    match app.store().session(id)? {
+        Some(s) => Ok(s),
+        None if user.role == Role::Student => Err(AppError::forbidden(NOT_A_MEMBER)),
+        None => Err(AppError::not_found("Attendance session not found")),
+    }
 }
 
 /// The session, or `not_found`.
@@ -136,15 +167,14 @@ pub(super) fn require_staff(
     user: &User,
     course_id: &str,
 ) -> Result<Arc<Course>, AppError> {
+    deny_students(user)?;
     let course = load_course(app, course_id)?;
     if user.role == Role::Admin
         || (user.role == Role::Teacher && course.teachers.contains(&user.id))
     {
         Ok(course)
     } else {
-        Err(AppError::forbidden(
-            "Only the course's teacher or an admin may do this",
-        ))
+        Err(AppError::forbidden(NOT_STAFF))
     }
 }
 
@@ -154,7 +184,11 @@ pub(super) fn require_member(
     user: &User,
     course_id: &str,
 ) -> Result<Arc<Course>, AppError> {
-    let course = load_course(app, course_id)?;
+    let course = match app.store().course(course_id)? {
+        Some(c) => c,
+        None if user.role == Role::Student => return Err(AppError::forbidden(NOT_A_MEMBER)),
+        None => return Err(AppError::not_found("Course not found")),
+    };
     let ok = match user.role {
         Role::Admin => true,
         Role::Teacher => course.teachers.contains(&user.id),
@@ -163,7 +197,7 @@ pub(super) fn require_member(
     if ok {
         Ok(course)
     } else {
-        Err(AppError::forbidden("Not a member of this course"))
+        Err(AppError::forbidden(NOT_A_MEMBER))
     }
 }
 

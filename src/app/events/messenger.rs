@@ -14,7 +14,7 @@ use crate::socketio::Payload;
 use crate::store::{Message, User};
 
 /// Error event of the messenger events.
-const MESSAGE_ERROR: &str = "messageError";
+pub(crate) const MESSAGE_ERROR: &str = "messageError";
 
 /// Messages per `getMessages` page: default and most.
 const PAGE_DEFAULT: usize = 50;
@@ -47,16 +47,17 @@ fn contact(cx: &Ctx<'_>, arg: &Value, key: &str) -> Result<User, AppError> {
     if other == cx.user.id {
         return Err(AppError::invalid("that is yourself"));
     }
-    let user = cx
-        .app
-        .store
-        .user(&other)?
-        .ok_or_else(|| AppError::not_found("User not found"))?;
+    let not_a_contact =
+        || AppError::new(ErrorCode::NotAContact, "You share no course with this user");
+    let user = match cx.app.store.user(&other)? {
+        Some(u) => u,
+        // Authorization before existence (SPEC.md §4.24): a student is not
+        // told whether a user id exists.
+        None if cx.user.role == crate::store::Role::Student => return Err(not_a_contact()),
+        None => return Err(AppError::not_found("User not found")),
+    };
     if !may_message(&cx.app.store, cx.user, &user)? {
-        return Err(AppError::new(
-            ErrorCode::NotAContact,
-            "You share no course with this user",
-        ));
+        return Err(not_a_contact());
     }
     Ok(user)
 }

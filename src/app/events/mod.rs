@@ -20,7 +20,8 @@
 //!   of notifications and read marks; topic subscriptions; online users and
 //!   session presence), see [`super::platform`];
 //! - `args`: payload parsing and permission checks shared by all;
-//! - `views`: the JSON views of SPEC.md §4.6.
+//! - `views`: the JSON views of SPEC.md §4.6;
+//! - `audience`: who sees which view of an attendance event (§4.24).
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::socketio::Socket;
 use crate::store::User;
 
 mod args;
+mod audience;
 mod courses;
 mod messenger;
 mod notifications;
@@ -41,7 +43,7 @@ mod sessions;
 pub(crate) mod topics;
 mod views;
 
-pub(crate) use messenger::{message_json, MESSENGER_EVENTS};
+pub(crate) use messenger::{message_json, MESSAGE_ERROR, MESSENGER_EVENTS};
 pub(crate) use sessions::end_session;
 pub(crate) use views::code_json;
 

@@ -5,10 +5,11 @@
 
 use serde_json::{json, Value};
 
-use super::args::{load_session, parse_location, require_active, require_member, session_id};
+use super::args::{member_session_of, parse_location, require_active, require_member, session_id};
+use super::audience::{about_student, session_staff_room, session_students_room};
 use super::sessions::{apply_marks, updated};
 use super::Ctx;
-use crate::app::{checkin, session_room, AppError, ErrorCode, Outcome};
+use crate::app::{checkin, AppError, ErrorCode, Outcome};
 use crate::store::{Mark, Role, Status};
 
 /// `markAttendance`: checks in the order of SPEC.md §4.7, then one mark.
@@ -21,10 +22,10 @@ pub(super) fn mark(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
         ));
     }
     let location = parse_location(arg.get("location"))?;
-    let session = load_session(app, &sid)?;
     if user.role != Role::Student {
         return Err(AppError::forbidden("Only students check themselves in"));
     }
+    let session = member_session_of(app, user, &sid)?;
     require_member(app, user, &session.course_id)?;
     require_active(&session)?;
     if session.checkin.code_required {
@@ -61,18 +62,21 @@ pub(super) fn mark(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let mut m = apply_marks(app, &sid, user, &[mark])?;
     let rec = m.records.pop().unwrap_or(Value::Null);
     let now = m.at;
-    let o = m
-        .outcome
-        .emit(
-            "attendanceMarked",
-            json!({"success": true, "attendance": rec, "message": "Attendance marked successfully"}),
-        )
-        .broadcast(
-            session_room(&sid),
-            "attendanceUpdate",
-            json!({"userId": user.id, "userName": user.name, "status": "present",
-                   "checkInTime": now, "sessionId": sid}),
-        );
+    let o = m.outcome.emit(
+        "attendanceMarked",
+        json!({"success": true, "attendance": rec, "message": "Attendance marked successfully"}),
+    );
+    // Staff and the student: who checked in; other students: that someone did.
+    let o = about_student(
+        o,
+        session_staff_room(&sid),
+        session_students_room(&sid),
+        &user.id,
+        "attendanceUpdate",
+        json!({"userId": user.id, "userName": user.name, "status": "present",
+               "checkInTime": now, "sessionId": sid}),
+        json!({"status": "present", "checkInTime": now, "sessionId": sid}),
+    );
     let o = updated(o, &sid, &user.id, Status::Present, &rec, user, &now);
     Ok(o.reply("attendance", rec))
 }

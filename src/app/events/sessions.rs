@@ -6,8 +6,11 @@
 use serde_json::{json, Value};
 
 use super::args::{
-    load_session, member_session, parse_location, parse_status, require_active, require_staff,
-    session_id, staff_session, student_id,
+    deny_students, load_session, member_session, parse_location, parse_status, require_active,
+    require_staff, session_id, staff_session, student_id,
+};
+use super::audience::{
+    attendance_students_room, attendance_updated, session_staff_room, user_room,
 };
 use super::views::{
     active_sessions_json, code_json, record_json, records_json, session_json, stats_json,
@@ -25,6 +28,7 @@ const MAX_BULK: usize = 1000;
 pub(super) fn start(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
     let (app, user) = (cx.app, cx.user);
     let sid = session_id(arg)?;
+    deny_students(user)?;
     if let Some(existing) = app.store().session(&sid)? {
         // Resuming: the course's teacher (e.g. after a reconnect) takes the room again.
         require_staff(app, user, &existing.course_id)?;
@@ -113,6 +117,7 @@ fn started(app: &App, s: &Session, records: Vec<Value>, o: Outcome, announce: bo
         .join(attendance_room(&s.id))
         .join(staff_room(&s.id))
         .join(session_room(&s.id))
+        .join(session_staff_room(&s.id))
         .emit("attendanceSessionStarted", data);
     if s.checkin.code_required {
         o = o.emit("checkinCode", code_json(s, crate::store::now_ms() / 1000));
@@ -150,7 +155,7 @@ pub(super) fn join(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
             o = o.ticket(ticket);
         }
         app.presence().join(&sid, &user.id, cx.socket.id());
-        o = o.broadcast(
+        o = o.join(attendance_students_room(&sid)).broadcast(
             staff_room(&sid),
             "studentJoinedAttendance",
             json!({"session_id": sid, "student_id": user.id, "student_name": user.name,
@@ -192,7 +197,8 @@ pub(super) fn apply_marks(
     })
 }
 
-/// Adds `attendanceUpdated` to the session's attendance room, for one mark.
+/// Adds `attendanceUpdated` for one mark: the full event to the staff and
+/// the student, the students' view to the other students (§4.24).
 pub(super) fn updated(
     o: Outcome,
     sid: &str,
@@ -202,12 +208,25 @@ pub(super) fn updated(
     by: &User,
     at: &str,
 ) -> Outcome {
-    o.broadcast(
-        attendance_room(sid),
-        "attendanceUpdated",
-        json!({"session_id": sid, "student_id": student, "status": status.as_str(),
-               "attendanceRecord": rec, "updated_by": by.name, "updated_at": at}),
+    attendance_updated(
+        o,
+        sid,
+        student,
+        update_json(sid, student, status, rec, by, at),
     )
+}
+
+/// The full `attendanceUpdated` of one mark.
+fn update_json(
+    sid: &str,
+    student: &str,
+    status: Status,
+    rec: &Value,
+    by: &User,
+    at: &str,
+) -> Value {
+    json!({"session_id": sid, "student_id": student, "status": status.as_str(),
+           "attendanceRecord": rec, "updated_by": by.name, "updated_at": at})
 }
 
 /// `markStudentPresent`.
@@ -224,6 +243,7 @@ fn mark_one(cx: &Ctx<'_>, arg: &Value, status: Status) -> Result<Outcome, AppErr
     let (app, user) = (cx.app, cx.user);
     let sid = session_id(arg)?;
     let student = student_id(arg)?;
+    deny_students(user)?;
     let session = load_session(app, &sid)?;
     require_staff(app, user, &session.course_id)?;
     require_active(&session)?;
@@ -271,6 +291,7 @@ pub(super) fn bulk(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
             location: None,
         });
     }
+    deny_students(user)?;
     let session = load_session(app, &sid)?;
     require_staff(app, user, &session.course_id)?;
     require_active(&session)?;
@@ -279,13 +300,26 @@ pub(super) fn bulk(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError> {
         records: list,
         at: now,
     } = apply_marks(app, &sid, user, &marks)?;
-    Ok(o.broadcast(
-        attendance_room(&sid),
-        "attendanceBulkUpdated",
-        json!({"session_id": sid, "updatedRecords": list, "updated_by": user.name,
-               "updated_at": now}),
-    )
-    .emit(
+    // Staff: every record; each student: their own record (as one mark);
+    // the other students: how many changed (§4.24).
+    let mut o = o
+        .broadcast(
+            staff_room(&sid),
+            "attendanceBulkUpdated",
+            json!({"session_id": sid, "updatedRecords": list, "updated_by": user.name,
+                   "updated_at": now}),
+        )
+        .broadcast(
+            attendance_students_room(&sid),
+            "attendanceBulkUpdated",
+            json!({"session_id": sid, "updatedRecords": [], "totalUpdated": list.len(),
+                   "updated_by": user.name, "updated_at": now}),
+        );
+    for (m, rec) in marks.iter().zip(&list) {
+        let own = update_json(&sid, &m.student_id, m.status, rec, user, &now);
+        o = o.broadcast(user_room(&m.student_id), "attendanceUpdated", own);
+    }
+    Ok(o.emit(
         "attendanceBulkUpdateComplete",
         json!({"session_id": sid, "updatedRecords": list, "totalUpdated": list.len()}),
     )
@@ -341,12 +375,23 @@ pub(crate) fn end_session(app: &App, sid: &str, by: Option<&User>) -> Result<Out
     let ended_at = session.ended_at.clone().unwrap_or_default();
     let teacher_name = app.store().user_name(&session.teacher_id).ok().flatten();
     let teacher_name = teacher_name.as_deref().unwrap_or("");
-    let mut o = Outcome::new().ticket(ticket).broadcast(
-        attendance_room(sid),
-        "attendanceSessionEnded",
-        json!({"session_id": sid, "finalData": final_data, "ended_by": ended_by,
-               "ended_at": ended_at}),
-    );
+    // Staff: the roster; students: the statistics only (§4.24).
+    let students_final = json!({"session": final_data["session"], "attendanceRecords": [],
+                                "statistics": final_data["statistics"]});
+    let mut o = Outcome::new()
+        .ticket(ticket)
+        .broadcast(
+            staff_room(sid),
+            "attendanceSessionEnded",
+            json!({"session_id": sid, "finalData": final_data, "ended_by": ended_by,
+                   "ended_at": ended_at}),
+        )
+        .broadcast(
+            attendance_students_room(sid),
+            "attendanceSessionEnded",
+            json!({"session_id": sid, "finalData": students_final, "ended_by": ended_by,
+                   "ended_at": ended_at}),
+        );
     if by.is_some() {
         o = o.emit(
             "attendanceSessionEndedConfirm",

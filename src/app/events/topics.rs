@@ -58,7 +58,8 @@ pub(super) fn unsubscribe(cx: &Ctx<'_>, arg: &Value) -> Result<Outcome, AppError
 }
 
 /// Routes `subscribe:<topic>` and `unsubscribe:<topic>` (any topic, so an
-/// unknown one is refused like in the object form) to the table's events.
+/// unknown one is refused like in the object form) to the table's events;
+/// every other event without a handler takes a token of the rate limit.
 pub(crate) fn register_aliases(
     socket: &Arc<Socket>,
     ctx: &Arc<SocketCtx>,
@@ -76,6 +77,8 @@ pub(crate) fn register_aliases(
         } else if let Some(t) = event.strip_prefix("unsubscribe:") {
             (unsub, t)
         } else {
+            // Any other unknown event costs a token (SPEC.md §4.24).
+            crate::app::abuse::unknown_event(&ctx, limits, s, ack, super::ATTENDANCE_ERROR);
             return;
         };
         let payload = Payload::one(json!(topic));
