@@ -63,15 +63,6 @@ pub(super) const HTTP_ERRORS: &[(ErrorCode, u16)] = &[
     (ErrorCode::Internal, 500),
 ];
 
-/// The error codes the API answers with that are not application
-/// [`ErrorCode`]s (first run and the client bundle), with their status.
-pub(super) const HTTP_OTHER_ERRORS: &[(&str, u16)] = &[
-    ("setup_token_invalid", 403),
-    ("setup_token_expired", 410),
-    ("setup_used", 410),
-    ("client_bundle_missing", 503),
-];
-
 /// The HTTP status of an application refusal (500 for codes the API does
 /// not list).
 pub(super) fn status_of(code: ErrorCode) -> u16 {
@@ -111,6 +102,16 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// The error codes the API answers with that are not application
+    /// [`ErrorCode`]s (first run and the client bundle, written as strings
+    /// at their one use), with their status.
+    const HTTP_OTHER_ERRORS: &[(&str, u16)] = &[
+        ("setup_token_invalid", 403),
+        ("setup_token_expired", 410),
+        ("setup_used", 410),
+        ("client_bundle_missing", 503),
+    ];
 
     const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md"));
 
