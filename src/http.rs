@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every server in the crate: the accept loop over
 //! hyper's HTTP/1 connections (with upgrades, for WebSocket) and the response
-//! body type.
+//! body type; the accept loop's admission limits (`guard`, on the
+//! per-address buckets and caps of `rate`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,6 +19,12 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+mod guard;
+mod rate;
+
+pub use guard::{refused_connections, ConnLimits};
+pub use rate::{addr_key, AddrBuckets, Bucket, Gauge, Permit, Rate};
 
 /// The response body type used by all handlers.
 pub type Body = Full<Bytes>;
@@ -64,13 +71,26 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections on `listener` forever and answers each request with
-/// `handler(request, peer address)`. Accept errors (e.g. too many open files)
-/// are logged and retried after a short pause; they never end the loop.
+/// `handler(request, peer address)`, under the default [`ConnLimits`].
+/// Accept errors (e.g. too many open files) are logged and retried after a
+/// short pause; they never end the loop.
 pub async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_with(listener, ConnLimits::default(), handler).await
+}
+
+/// [`serve`] under `limits`: connections over the per-address rate or the
+/// global cap are refused at accept time (SPEC.md §1.1).
+pub async fn serve_with<F, Fut>(listener: TcpListener, limits: ConnLimits, handler: F)
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let guard = guard::ConnGuard::new(&limits);
+    let header_timeout = limits.header_read_timeout;
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -80,16 +100,20 @@ where
                 continue;
             }
         };
+        let Some(permit) = guard.admit(&stream, addr.ip()) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let svc = service_fn(move |req| {
                 let fut = handler(req, addr);
                 async move { Ok::<_, Infallible>(fut.await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(HttpStream::new(stream)), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {

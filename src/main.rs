@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod abuse_args;
 mod platform_args;
 
 use clap::{Args, Parser, Subcommand};
@@ -117,6 +118,8 @@ struct ServeArgs {
     admin_ui: rollcall::admin_ui::AdminUiArgs,
     #[command(flatten)]
     platform: platform_args::PlatformArgs,
+    #[command(flatten)]
+    abuse: abuse_args::AbuseArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -320,6 +323,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         ..AppConfig::default()
     };
     args.platform.apply(&mut config, &c.data_dir)?;
+    (config.engine_abuse, config.event_limits) = args.abuse.limits();
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -328,9 +332,12 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
         let (served_app, served_io) = (app.clone(), io.clone());
-        let server = tokio::spawn(rollcall::http::serve(listener, move |req, addr| {
-            api::route(served_app.clone(), served_io.clone(), req, addr)
-        }));
+        let limits = io.engine().config().abuse.connections.clone();
+        let server = tokio::spawn(rollcall::http::serve_with(
+            listener,
+            limits,
+            move |req, addr| api::route(served_app.clone(), served_io.clone(), req, addr),
+        ));
         shutdown_signal().await;
         tracing::info!("shutting down");
         // Tell every socket and drain, then stop accepting and close (SPEC.md §4.20).

@@ -38,6 +38,10 @@ pub struct AppConfig {
     pub platform: super::platform::PlatformConfig,
     /// The Socket.IO path and recovery of the server (SPEC.md §4.21).
     pub server: super::platform::ServerSettings,
+    /// The engine's abuse limits (SPEC.md §1.1, §2.16).
+    pub engine_abuse: crate::engine::AbuseLimits,
+    /// The Socket.IO layer's abuse limits (SPEC.md §3.13).
+    pub event_limits: crate::socketio::EventLimits,
 }
 
 impl Default for AppConfig {
@@ -56,6 +60,8 @@ impl Default for AppConfig {
             platform_b: Default::default(),
             admin_ui: AdminUiConfig::default(),
             platform: Default::default(),
+            engine_abuse: Default::default(),
+            event_limits: Default::default(),
             server: Default::default(),
         }
     }

@@ -110,6 +110,9 @@ impl App {
     pub fn start(config: AppConfig, store: Store, secret: Vec<u8>) -> (Arc<App>, SocketIo) {
         let gate = platform::Gate::default();
         let builder = config.server.apply(SocketIoConfig::builder(), &gate);
+        let builder = builder
+            .engine(|e| e.abuse(config.engine_abuse.clone()))
+            .event_limits(config.event_limits);
         let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
