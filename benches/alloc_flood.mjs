@@ -1,8 +1,9 @@
 // Memory given back after a flood (SPEC.md §2.16; BENCHMARKS.md "Allocator"): starts
 // `rollcall serve` (BIN, default target/release/rollcall) on a temporary data directory with
 // the per-address limits off, samples its RSS (VmRSS) before, during and 60 s after a flood of
-// FLOOD polling handshakes (default 5,000; 64 at a time), each followed by a POST of a
-// ~512 KB Socket.IO event, and prints one JSON line {before, peak, after60} in MB.
+// FLOOD polling handshakes (default 5,000; CONC at a time, default 64), each followed by a
+// POST of a BODY_KB Socket.IO event (default 512 KB), and prints one JSON line
+// {before, peak, after60} in MB.
 // Bounded: the flood stops after 120 s whatever happened. Loopback only.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -13,6 +14,8 @@ import path from "node:path";
 const BIN = process.env.BIN || "target/release/rollcall";
 const FLOOD = Number(process.env.FLOOD || 5000);
 const AFTER_MS = Number(process.env.AFTER_MS || 60000);
+const CONC = Number(process.env.CONC || 64);
+const BODY_KB = Number(process.env.BODY_KB || 512);
 const dir = mkdtempSync(path.join(os.tmpdir(), "rollcall-alloc-"));
 const child = spawn(BIN, ["serve"], {
   env: {
@@ -38,8 +41,8 @@ const port = await new Promise((resolve, reject) => {
   child.on("exit", () => reject(new Error("server exited")));
   setTimeout(() => reject(new Error("no start")), 20000);
 });
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const body = "4" + '2["flood","' + "a".repeat(512 * 1024) + '"]';
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONC });
+const body = "4" + '2["flood","' + "a".repeat(BODY_KB * 1024) + '"]';
 function request(method, p, data) {
   return new Promise((resolve) => {
     const req = http.request({ host: "127.0.0.1", port, method, path: p, agent, headers: { cookie: "c=" + "x".repeat(4000) } }, (res) => {
@@ -65,7 +68,7 @@ async function worker() {
     if (sid) await request("POST", `/socket.io/?EIO=4&transport=polling&sid=${sid}`, body);
   }
 }
-await Promise.all(Array.from({ length: 64 }, worker));
+await Promise.all(Array.from({ length: CONC }, worker));
 agent.destroy();
 await new Promise((r) => setTimeout(r, AFTER_MS));
 clearInterval(sampler);
@@ -73,4 +76,4 @@ const after60 = rss();
 child.kill("SIGTERM");
 await new Promise((r) => child.on("exit", r));
 rmSync(dir, { recursive: true, force: true });
-console.log(JSON.stringify({ bin: BIN, flood: FLOOD, before: +before.toFixed(1), peak: +peak.toFixed(1), after60: +after60.toFixed(1) }));
+console.log(JSON.stringify({ bin: BIN, flood: FLOOD, conc: CONC, bodyKb: BODY_KB, before: +before.toFixed(1), peak: +peak.toFixed(1), after60: +after60.toFixed(1) }));
