@@ -106,7 +106,6 @@ where
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let svc = service_fn(move |req| {
                 let fut = handler(req, addr);
                 async move { Ok::<_, Infallible>(fut.await) }
@@ -114,7 +113,7 @@ where
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(HttpStream::new(stream)), svc)
+                .serve_connection(TokioIo::new(HttpStream::new(stream, permit)), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "http connection ended with an error");
@@ -128,20 +127,28 @@ where
 /// upgraded protocol takes it with [`HttpStream::into_parts`] and sends it
 /// together with its own first bytes (for WebSocket, the Engine.IO open
 /// packet), saving a write and a wake-up of the client per connection.
+/// It also carries the connection's place under the global cap, which an
+/// upgraded protocol keeps for as long as it runs.
 #[derive(Debug)]
 pub(crate) struct HttpStream {
     stream: TcpStream,
     held: Option<Bytes>,
+    permit: Permit,
 }
 
 impl HttpStream {
-    fn new(stream: TcpStream) -> HttpStream {
-        HttpStream { stream, held: None }
+    fn new(stream: TcpStream, permit: Permit) -> HttpStream {
+        HttpStream {
+            stream,
+            held: None,
+            permit,
+        }
     }
 
-    /// The stream and the `101` head held back, if any.
-    pub(crate) fn into_parts(self) -> (TcpStream, Option<Bytes>) {
-        (self.stream, self.held)
+    /// The stream, the `101` head held back, if any, and the connection's
+    /// place under the global cap.
+    pub(crate) fn into_parts(self) -> (TcpStream, Option<Bytes>, Permit) {
+        (self.stream, self.held, self.permit)
     }
 
     /// Holds `buf` if it is a complete `101` response head (and nothing else).

@@ -88,6 +88,16 @@ impl ConnGuard {
             },
         };
         REFUSED.fetch_add(1, Ordering::Relaxed);
+        // What the client already sent is read and discarded first: closing
+        // with unread data would reset the connection and could discard
+        // the refusal before the client reads it.
+        // At most 16 KiB, so that a refusal stays cheap.
+        let mut sink = [0u8; 2048];
+        for _ in 0..8 {
+            if !matches!(stream.try_read(&mut sink), Ok(n) if n == sink.len()) {
+                break;
+            }
+        }
         let _ = stream.try_write(refusal);
         None
     }

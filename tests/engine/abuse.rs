@@ -113,3 +113,33 @@ async fn websocket_origin_follows_the_cors_list() {
         assert_error(&r, 400, 3, "Bad request");
     }
 }
+
+/// Rule: the accept loop's connection cap counts a WebSocket for as long as
+/// it is open: over it, 503 with code 7 and `Retry-After: 5`.
+#[tokio::test]
+async fn a_websocket_holds_its_place_under_the_connection_cap() {
+    let mut l = limits();
+    l.connections.max_connections = 1;
+    let (addr, rec) = start(quiet().abuse(l).build()).await;
+    let mut ws = ws_connect(addr, "/engine.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    assert!(ws_text(&mut ws).await.starts_with("0{"));
+    let r = request(addr, "GET", "/engine.io/?EIO=4&transport=polling", &[], b"").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.text(), r#"{"code":7,"message":"Server busy"}"#);
+    ws_send(&mut ws, "1").await;
+    rec.wait_closes(1).await;
+    drop(ws);
+    let mut ok = false;
+    for _ in 0..50 {
+        let r = request(addr, "GET", "/engine.io/?EIO=4&transport=polling", &[], b"").await;
+        if r.status == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "the place is given back once the WebSocket is gone");
+}

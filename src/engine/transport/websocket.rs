@@ -197,9 +197,13 @@ where
         };
         match upgraded {
             Ok(up) => {
+                // The connection's place under the accept loop's cap is
+                // held while the WebSocket runs.
+                let mut _permit = None;
                 let parts = match up.downcast::<TokioIo<HttpStream>>() {
                     Ok(p) => {
-                        let (stream, head) = p.io.into_inner().into_parts();
+                        let (stream, head, permit) = p.io.into_inner().into_parts();
+                        _permit = Some(permit);
                         let rbuf = BytesMut::from(&p.read_buf[..]);
                         (WsIo::Tcp(stream, head), rbuf, agreed)
                     }
