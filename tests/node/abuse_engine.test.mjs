@@ -8,7 +8,8 @@
 // with Retry-After), the global session cap (503 code 7) and the early reclaim of sessions that
 // never complete their first exchange, slow headers, a slow POST body (408, session closed),
 // attachment abuse (many attachments over maxPayload, a half-sent binary event), big-argument
-// events (size checked before parsing), a packet flood, and the WebSocket Origin check.
+// events (size checked before parsing), a packet flood, the same abuse through socket.io-client
+// itself, and the WebSocket Origin check.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -247,6 +248,21 @@ describe("abuse limits of the engine and Socket.IO layers", () => {
     });
     const echoed = flood.msgs.filter((m) => typeof m === "string" && m.startsWith("42")).length;
     assert.ok(echoed <= 260, `echoed ${echoed}`);
+    assert.ok(rssMb(server.pid) < RSS_BOUND_MB);
+  });
+
+  test("through socket.io-client: a big argument and oversized attachments disconnect that client only", async () => {
+    for (const args of [[Array(100_000).fill(0)], Array.from({ length: 10 }, (_, i) => Buffer.alloc(150_000, i))]) {
+      const s = io(server.url, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: T });
+      await waitFor(s, "connect", T, ["connect_error"]);
+      const gone = waitFor(s, "disconnect", T);
+      let acked = false;
+      s.emit("message-with-ack", ...args, () => (acked = true));
+      const [reason] = await gone;
+      assert.notEqual(reason, "io client disconnect");
+      assert.equal(acked, false);
+      await legit(server.url);
+    }
     assert.ok(rssMb(server.pid) < RSS_BOUND_MB);
   });
 
