@@ -19,7 +19,16 @@
 //! §3.12). `REDIS_URL` (and `REDIS_PREFIX`, `REDIS_MODE`,
 //! `REDIS_REQUEST_TIMEOUT_MS`, `REDIS_STARTUP`: SPEC.md §3.13) makes it a
 //! node of a Redis cluster. maxPayload 1,000,000, connect timeout 1000 ms,
-//! CORS for any origin with credentials. Prints `listening on <addr>` when ready.
+//! CORS for any origin with credentials (`CORS_ORIGINS`: a comma-separated
+//! list instead). Prints `listening on <addr>` when ready.
+//!
+//! Abuse limits (SPEC.md §1.1, §2.16, §3.14): off by default here, since
+//! benchmarks open thousands of connections from one address; each is
+//! turned on by its variable, named as `rollcall serve`'s: `CONN_RATE` /
+//! `CONN_BURST`, `MAX_CONNECTIONS`, `HEADER_TIMEOUT_MS`, `HANDSHAKE_RATE` /
+//! `HANDSHAKE_BURST`, `MAX_SESSIONS`, `FIRST_EXCHANGE_MS`,
+//! `HANDSHAKE_BYTES`, `BODY_TIMEOUT_MS`, `BODY_MIN_RATE`, `WS_ORIGINS`,
+//! `MAX_EVENT_BYTES`, `BINARY_DEADLINE_MS`, `PACKET_RATE` / `PACKET_BURST`.
 //!
 //! Namespace `/`: on connection emits `auth` with the CONNECT payload;
 //! `message` -> `message-back` with the same arguments; `message-with-ack` ->
@@ -37,11 +46,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rollcall::engine::{Cors, Deflate, DirectWrites};
+use rollcall::engine::{AbuseLimits, AllowedOrigins, Cors, Deflate, DirectWrites, WsOrigins};
+use rollcall::http::Rate;
 use rollcall::socketio::adapter::redis::RedisNode;
 use rollcall::socketio::{
-    NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions, Socket,
-    SocketIoConfig,
+    EventLimits, NamespaceSetup, Parser, Payload, RecoveryConfig, RecoveryLog, RecoveryLogOptions,
+    Socket, SocketIoConfig,
 };
 use serde_json::Value;
 
@@ -83,6 +93,56 @@ fn deflate() -> Option<Deflate> {
 
 fn env_ms(name: &str, default: u64) -> Duration {
     Duration::from_millis(env_num(name, default))
+}
+
+/// A rate from `<name>_RATE` / `<name>_BURST`, if set and positive.
+fn env_rate(name: &str) -> Option<Rate> {
+    let per_sec: f64 = env_num(&format!("{name}_RATE"), 0.0);
+    let burst: f64 = env_num(&format!("{name}_BURST"), per_sec);
+    (per_sec > 0.0).then(|| Rate::new(per_sec, burst))
+}
+
+/// The engine's abuse limits from the environment (see the module docs).
+fn abuse_limits() -> AbuseLimits {
+    let mut l = AbuseLimits::unlimited();
+    l.connections.per_addr = env_rate("CONN");
+    l.connections.max_connections = env_num("MAX_CONNECTIONS", usize::MAX);
+    l.connections.header_read_timeout = env_ms(
+        "HEADER_TIMEOUT_MS",
+        l.connections.header_read_timeout.as_millis() as u64,
+    );
+    l.handshakes_per_addr = env_rate("HANDSHAKE");
+    l.max_sessions = env_num("MAX_SESSIONS", usize::MAX);
+    l.first_exchange_timeout = env_ms(
+        "FIRST_EXCHANGE_MS",
+        l.first_exchange_timeout.as_millis() as u64,
+    );
+    l.handshake_bytes = env_num("HANDSHAKE_BYTES", l.handshake_bytes);
+    l.body_timeout = env_ms("BODY_TIMEOUT_MS", l.body_timeout.as_millis() as u64);
+    l.body_min_rate = env_num("BODY_MIN_RATE", l.body_min_rate);
+    l.websocket_origins = WsOrigins::parse(&std::env::var("WS_ORIGINS").unwrap_or_default());
+    l
+}
+
+/// The Socket.IO abuse limits from the environment (packet rate off by default).
+fn event_limits() -> EventLimits {
+    let d = EventLimits::default();
+    EventLimits {
+        max_event_bytes: env_num("MAX_EVENT_BYTES", d.max_event_bytes),
+        binary_deadline: env_ms("BINARY_DEADLINE_MS", d.binary_deadline.as_millis() as u64),
+        packet_rate: env_rate("PACKET"),
+    }
+}
+
+/// CORS: any origin, or the list in `CORS_ORIGINS`.
+fn cors() -> Cors {
+    match std::env::var("CORS_ORIGINS") {
+        Ok(list) if !list.trim().is_empty() => Cors {
+            origins: AllowedOrigins::List(list.split(',').map(|o| o.trim().to_string()).collect()),
+            credentials: true,
+        },
+        _ => Cors::any(),
+    }
 }
 
 /// Waits for SIGTERM or SIGINT.
@@ -211,7 +271,9 @@ async fn main() -> std::io::Result<()> {
                 .max_payload(1_000_000)
                 .direct_writes(direct_writes())
                 .per_message_deflate(deflate())
+                .abuse(abuse_limits())
         })
+        .event_limits(event_limits())
         .connect_timeout(Duration::from_millis(1000))
         .parser(parser()?);
     if std::env::var("RECOVERY_MS").is_ok() {
@@ -233,7 +295,7 @@ async fn main() -> std::io::Result<()> {
     }
     let redis = RedisNode::from_env().await.map_err(std::io::Error::other)?;
     config = config.adapter(RedisNode::factory_or_local(redis.as_ref()));
-    let io = rollcall::admin_ui::socket_io(&admin_ui()?, &admin_key(), config, Cors::any());
+    let io = rollcall::admin_ui::socket_io(&admin_ui()?, &admin_key(), config, cors());
     io.ns_with("/", main_namespace());
     io.ns("/custom", |socket| emit_auth(&socket));
     let listener = common::bind_from_env(3000).await?;

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every server in the crate: the accept loop over
 //! hyper's HTTP/1 connections (with upgrades, for WebSocket) and the response
-//! body type.
+//! body type; the accept loop's admission limits (`guard`, on the
+//! per-address buckets and caps of `rate`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,6 +19,12 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+mod guard;
+mod rate;
+
+pub use guard::{refused_connections, ConnLimits};
+pub use rate::{addr_key, AddrBuckets, Bucket, Gauge, Permit, Rate};
 
 /// The response body type used by all handlers.
 pub type Body = Full<Bytes>;
@@ -64,13 +71,26 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts connections on `listener` forever and answers each request with
-/// `handler(request, peer address)`. Accept errors (e.g. too many open files)
-/// are logged and retried after a short pause; they never end the loop.
+/// `handler(request, peer address)`, under the default [`ConnLimits`].
+/// Accept errors (e.g. too many open files) are logged and retried after a
+/// short pause; they never end the loop.
 pub async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_with(listener, ConnLimits::default(), handler).await
+}
+
+/// [`serve`] under `limits`: connections over the per-address rate or the
+/// global cap are refused at accept time (SPEC.md §1.1).
+pub async fn serve_with<F, Fut>(listener: TcpListener, limits: ConnLimits, handler: F)
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let guard = guard::ConnGuard::new(&limits);
+    let header_timeout = limits.header_read_timeout;
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -79,6 +99,9 @@ where
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
+        };
+        let Some(permit) = guard.admit(&stream, addr.ip()) else {
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
@@ -89,8 +112,8 @@ where
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(HttpStream::new(stream)), svc)
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(HttpStream::new(stream, permit)), svc)
                 .with_upgrades();
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "http connection ended with an error");
@@ -104,20 +127,28 @@ where
 /// upgraded protocol takes it with [`HttpStream::into_parts`] and sends it
 /// together with its own first bytes (for WebSocket, the Engine.IO open
 /// packet), saving a write and a wake-up of the client per connection.
+/// It also carries the connection's place under the global cap, which an
+/// upgraded protocol keeps for as long as it runs.
 #[derive(Debug)]
 pub(crate) struct HttpStream {
     stream: TcpStream,
     held: Option<Bytes>,
+    permit: Permit,
 }
 
 impl HttpStream {
-    fn new(stream: TcpStream) -> HttpStream {
-        HttpStream { stream, held: None }
+    fn new(stream: TcpStream, permit: Permit) -> HttpStream {
+        HttpStream {
+            stream,
+            held: None,
+            permit,
+        }
     }
 
-    /// The stream and the `101` head held back, if any.
-    pub(crate) fn into_parts(self) -> (TcpStream, Option<Bytes>) {
-        (self.stream, self.held)
+    /// The stream, the `101` head held back, if any, and the connection's
+    /// place under the global cap.
+    pub(crate) fn into_parts(self) -> (TcpStream, Option<Bytes>, Permit) {
+        (self.stream, self.held, self.permit)
     }
 
     /// Holds `buf` if it is a complete `101` response head (and nothing else).

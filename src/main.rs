@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod abuse_args;
 mod cli_remote;
 mod platform_args;
 mod setup_args;
@@ -128,6 +129,9 @@ struct ServeArgs {
     /// Login, registration, hashing and socket limits (SPEC.md §4.24).
     #[command(flatten)]
     abuse: rollcall::app::abuse::AbuseConfig,
+    /// Connection, handshake, body and packet limits (SPEC.md §1.1, §2.16, §3.14).
+    #[command(flatten)]
+    engine_abuse: abuse_args::AbuseArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -347,6 +351,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         ..AppConfig::default()
     };
     args.platform.apply(&mut config, &c.data_dir)?;
+    (config.engine_abuse, config.event_limits) = args.engine_abuse.limits();
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -368,9 +373,12 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
             d.print(&_server_file.url);
         }
         let (served_app, served_io) = (app.clone(), io.clone());
-        let server = tokio::spawn(rollcall::http::serve(listener, move |req, addr| {
-            api::route(served_app.clone(), served_io.clone(), req, addr)
-        }));
+        let limits = io.engine().config().abuse.connections.clone();
+        let server = tokio::spawn(rollcall::http::serve_with(
+            listener,
+            limits,
+            move |req, addr| api::route(served_app.clone(), served_io.clone(), req, addr),
+        ));
         shutdown_signal().await;
         tracing::info!("shutting down");
         // Tell every socket and drain, then stop accepting and close (SPEC.md §4.20).

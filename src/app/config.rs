@@ -40,6 +40,10 @@ pub struct AppConfig {
     pub server: super::platform::ServerSettings,
     /// Login, registration, hashing and socket limits (SPEC.md §4.24).
     pub abuse: super::abuse::AbuseConfig,
+    /// The engine's abuse limits (SPEC.md §1.1, §2.16).
+    pub engine_abuse: crate::engine::AbuseLimits,
+    /// The Socket.IO layer's abuse limits (SPEC.md §3.14).
+    pub event_limits: crate::socketio::EventLimits,
 }
 
 impl Default for AppConfig {
@@ -58,6 +62,8 @@ impl Default for AppConfig {
             platform_b: Default::default(),
             admin_ui: AdminUiConfig::default(),
             platform: Default::default(),
+            engine_abuse: Default::default(),
+            event_limits: Default::default(),
             server: Default::default(),
             abuse: Default::default(),
         }

@@ -130,6 +130,9 @@ impl App {
         let builder = config
             .server
             .apply(SocketIoConfig::builder().adapter(adapter), &gate);
+        let builder = builder
+            .engine(|e| e.abuse(config.engine_abuse.clone()))
+            .event_limits(config.event_limits);
         let io = crate::admin_ui::socket_io(&config.admin_ui, &secret, builder, config.cors());
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::cors::{AllowedOrigins, Cors};
+pub use super::abuse::{AbuseLimits, WsOrigins};
+pub use super::cors::{same_origin, AllowedOrigins, Cors};
 pub use super::deflate::Deflate;
 pub use super::direct::DirectWrites;
 
@@ -54,6 +55,9 @@ pub struct EngineConfig {
     /// permessage-deflate (RFC 7692) for WebSocket connections whose client
     /// offers it (default off, like the reference server).
     pub deflate: Option<Deflate>,
+    /// The abuse limits: per-address rates, global caps, deadlines
+    /// ([`AbuseLimits`]; SPEC.md §2.16).
+    pub abuse: AbuseLimits,
 }
 
 /// The transports a server accepts.
@@ -98,6 +102,7 @@ impl Default for EngineConfig {
             allow_request: None,
             direct_writes: DirectWrites::default(),
             deflate: None,
+            abuse: AbuseLimits::default(),
         }
     }
 }
@@ -203,6 +208,11 @@ impl EngineConfigBuilder {
     /// once for all of them ([`super::deflate`]).
     pub fn per_message_deflate(mut self, deflate: Option<Deflate>) -> Self {
         self.0.deflate = deflate;
+        self
+    }
+    /// Sets the abuse limits (default [`AbuseLimits::default`]).
+    pub fn abuse(mut self, limits: AbuseLimits) -> Self {
+        self.0.abuse = limits;
         self
     }
     /// Finishes the configuration.

@@ -81,3 +81,49 @@ impl Cors {
         res
     }
 }
+
+/// Whether `origin` (`scheme://host[:port]`, an `Origin` header) names the
+/// server the request was sent to (its `host`, a `Host` header): a page this
+/// server served itself. Same-origin requests are never cross-origin, so the
+/// origin checks (WebSocket upgrades, state-changing API requests) let them
+/// through whatever the configured origins.
+pub fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    let (scheme, rest) = match origin.split_once("://") {
+        Some(("http", rest)) => ("http", rest),
+        Some(("https", rest)) => ("https", rest),
+        _ => return false,
+    };
+    let default_port = if scheme == "http" { ":80" } else { ":443" };
+    let norm = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        s.strip_suffix(default_port)
+            .map(str::to_string)
+            .unwrap_or(s)
+    };
+    norm(rest) == norm(host)
+}
+
+#[cfg(test)]
+mod same_origin_tests {
+    use super::same_origin;
+
+    #[test]
+    fn same_origin_compares_host_and_port() {
+        assert!(same_origin("http://127.0.0.1:4002", Some("127.0.0.1:4002")));
+        assert!(same_origin("http://Example.test", Some("example.test:80")));
+        assert!(same_origin(
+            "https://example.test:443",
+            Some("example.test")
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:4003",
+            Some("127.0.0.1:4002")
+        ));
+        assert!(!same_origin("http://evil.test", Some("example.test")));
+        assert!(!same_origin("null", Some("example.test")));
+        assert!(!same_origin("http://example.test", None));
+    }
+}

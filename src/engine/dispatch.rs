@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use super::abuse::Admission;
 use super::config::EngineConfig;
 use super::direct::WriteBudget;
 use super::error::CloseReason;
@@ -46,6 +47,8 @@ pub trait EngineHandler: Send + Sync + 'static {
 pub(crate) struct Session<H: EngineHandler> {
     pub conn: Arc<Connection>,
     pub state: H::State,
+    /// This session's place under the global session cap.
+    pub _permit: crate::http::Permit,
 }
 
 /// The state every clone of an [`super::Engine`] shares.
@@ -54,6 +57,7 @@ pub(crate) struct EngineInner<H: EngineHandler> {
     handler: H,
     sessions: ShardedMap<Arc<str>, Arc<Session<H>>>,
     budget: Arc<WriteBudget>,
+    admission: Admission,
 }
 
 impl<H: EngineHandler> EngineInner<H> {
@@ -61,6 +65,7 @@ impl<H: EngineHandler> EngineInner<H> {
     pub fn new(config: EngineConfig, handler: H) -> Self {
         EngineInner {
             budget: Arc::new(WriteBudget::new(config.direct_writes)),
+            admission: Admission::new(&config.abuse),
             config: Arc::new(config),
             handler,
             sessions: ShardedMap::new(64),
@@ -75,6 +80,11 @@ impl<H: EngineHandler> EngineInner<H> {
     /// The upper layer.
     pub fn handler(&self) -> &H {
         &self.handler
+    }
+
+    /// Who may open a new session (per-address rate, global cap).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// The direct-write budget every session shares.

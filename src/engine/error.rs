@@ -18,7 +18,8 @@ pub enum DecodeError {
 }
 
 /// The HTTP-level refusals of the protocol, answered with status 400 (403
-/// for [`HttpError::Forbidden`]) and a JSON body `{"code":N,"message":"..."}`.
+/// for [`HttpError::Forbidden`], 429 and 503 for the abuse limits, with
+/// `Retry-After`) and a JSON body `{"code":N,"message":"..."}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
     /// Code 0: `transport` missing or unknown.
@@ -33,12 +34,19 @@ pub enum HttpError {
     /// Code 3: a request that does not fit the session (wrong transport, duplicate, ...).
     #[error("Bad request")]
     BadRequest,
-    /// Code 4: refused by the `allow_request` hook.
+    /// Code 4: refused by the `allow_request` hook, or a WebSocket from an
+    /// origin that is not allowed.
     #[error("Forbidden")]
     Forbidden,
     /// Code 5: `EIO` missing or not 4.
     #[error("Unsupported protocol version")]
     UnsupportedProtocolVersion,
+    /// Code 6 (status 429): this address opens sessions faster than allowed.
+    #[error("Too many requests")]
+    TooManyRequests,
+    /// Code 7 (status 503): the server holds as many sessions as allowed.
+    #[error("Server busy")]
+    ServerBusy,
 }
 
 impl HttpError {
@@ -51,6 +59,8 @@ impl HttpError {
             HttpError::BadRequest => 3,
             HttpError::Forbidden => 4,
             HttpError::UnsupportedProtocolVersion => 5,
+            HttpError::TooManyRequests => 6,
+            HttpError::ServerBusy => 7,
         }
     }
 
@@ -58,6 +68,8 @@ impl HttpError {
     pub fn status(self) -> u16 {
         match self {
             HttpError::Forbidden => 403,
+            HttpError::TooManyRequests => 429,
+            HttpError::ServerBusy => 503,
             _ => 400,
         }
     }
@@ -67,9 +79,23 @@ impl HttpError {
         format!("{{\"code\":{},\"message\":\"{}\"}}", self.code(), self)
     }
 
+    /// The `Retry-After` seconds of a refusal that clears by itself.
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            HttpError::TooManyRequests => Some(1),
+            HttpError::ServerBusy => Some(5),
+            _ => None,
+        }
+    }
+
     /// The HTTP response of the refusal: its status and JSON body.
     pub(crate) fn response(self) -> http::Response<crate::http::Body> {
-        crate::http::response(self.status(), Some("application/json"), self.body())
+        let mut res = crate::http::response(self.status(), Some("application/json"), self.body());
+        if let Some(secs) = self.retry_after() {
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        res
     }
 }
 
@@ -92,6 +118,10 @@ pub enum CloseReason {
     /// No pong within `pingTimeout`.
     #[error("ping timeout")]
     PingTimeout,
+    /// A polling session whose client made no request after the handshake
+    /// within the first-exchange timeout.
+    #[error("first exchange timeout")]
+    FirstExchangeTimeout,
     /// The server (upper layer or application) closed the session.
     #[error("forced close")]
     ForcedClose,
@@ -124,6 +154,9 @@ pub enum TransportFault {
     /// A read or write failed.
     #[error("i/o error")]
     Io,
+    /// A polling POST body arrived slower than the rate floor allows.
+    #[error("request body too slow")]
+    SlowBody,
 }
 
 /// Why an outgoing packet was not queued.
@@ -149,5 +182,13 @@ mod tests {
             r#"{"code":0,"message":"Transport unknown"}"#
         );
         assert_eq!(HttpError::Forbidden.status(), 403);
+        assert_eq!(
+            HttpError::TooManyRequests.body(),
+            r#"{"code":6,"message":"Too many requests"}"#
+        );
+        assert_eq!(HttpError::ServerBusy.status(), 503);
+        let res = HttpError::TooManyRequests.response();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()[http::header::RETRY_AFTER], "1");
     }
 }

@@ -7,12 +7,32 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
+/// The request headers a session keeps from its handshake (lowercase):
+/// credentials (`authorization`, `cookie`), who the client is
+/// (`user-agent`, `origin`, `referer`, `accept-language`, `host`) and where
+/// it is behind a proxy (`x-forwarded-for`, `x-real-ip`, `forwarded`,
+/// `cf-connecting-ip`). Nothing else above the engine reads headers.
+pub const KEPT_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "user-agent",
+    "origin",
+    "referer",
+    "accept-language",
+    "host",
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+    "cf-connecting-ip",
+];
+
 /// What the upper layer may know about the request that opened a session.
 #[derive(Debug)]
 pub struct HandshakeInfo {
     /// The request URI (path and query).
     pub uri: http::Uri,
-    /// The request headers.
+    /// The request headers in [`KEPT_HEADERS`], within the engine's
+    /// handshake byte budget (SPEC.md §2.16).
     pub headers: http::HeaderMap,
     /// The peer's address.
     pub remote_addr: SocketAddr,
@@ -25,20 +45,32 @@ impl HandshakeInfo {
     /// (hyper parses the URI and header values as slices of the connection's
     /// read buffer: keeping clones would pin that 8 KiB buffer for the whole
     /// life of the session.)
-    pub(crate) fn detached(parts: &http::request::Parts, remote_addr: SocketAddr) -> Self {
-        let uri = http::Uri::try_from(parts.uri.to_string()).unwrap_or_default();
-        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+    ///
+    /// Only the headers in [`KEPT_HEADERS`] are kept, in request order, while
+    /// they fit in `budget` bytes together with the URI (name + value
+    /// lengths); the rest are dropped. A session thus costs at most about
+    /// `budget` bytes of handshake however large its request was. (The
+    /// router refuses a URI over the budget before this.)
+    pub(crate) fn detached(
+        parts: &http::request::Parts,
+        remote_addr: SocketAddr,
+        budget: usize,
+    ) -> Self {
+        let uri_text = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri = http::Uri::try_from(uri_text).unwrap_or_default();
+        let mut left = budget.saturating_sub(uri_text.len());
+        let mut headers = http::HeaderMap::new();
         for (name, value) in &parts.headers {
-            // The WebSocket handshake's own headers say nothing the upper
-            // layers can use; not keeping them saves memory per connection.
-            let n = name.as_str();
-            if n.starts_with("sec-websocket-") || n == "upgrade" || n == "connection" {
+            if !KEPT_HEADERS.contains(&name.as_str()) {
                 continue;
             }
-            let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
-            let value = http::HeaderValue::from_bytes(value.as_bytes());
-            if let (Ok(n), Ok(v)) = (name, value) {
-                headers.append(n, v);
+            let cost = name.as_str().len() + value.len();
+            if cost > left {
+                continue;
+            }
+            left -= cost;
+            if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), v);
             }
         }
         HandshakeInfo {
@@ -111,6 +143,24 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detached_keeps_selected_headers_within_budget() {
+        let req = http::Request::get("/socket.io/?EIO=4&transport=polling")
+            .header("user-agent", "ua")
+            .header("x-junk", "x".repeat(1000))
+            .header("authorization", "Bearer abc")
+            .header("cookie", "c".repeat(5000))
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let info = HandshakeInfo::detached(&parts, SocketAddr::from(([127, 0, 0, 1], 1)), 200);
+        assert_eq!(info.query("EIO").as_deref(), Some("4"));
+        assert_eq!(info.headers["user-agent"], "ua");
+        assert_eq!(info.headers["authorization"], "Bearer abc");
+        assert!(info.headers.get("x-junk").is_none());
+        assert!(info.headers.get("cookie").is_none(), "over the budget");
+    }
 
     #[test]
     fn query_parsing() {

@@ -31,7 +31,8 @@
 //!   permessage-deflate (negotiation, each shared frame compressed once,
 //!   the bounded inflater).
 //! - `config`, `cors`, `error`, `handshake`: settings, CORS, typed
-//!   errors, and the opening request's details.
+//!   errors, and the opening request's details (bounded);
+//!   `abuse`: the abuse limits and the admission of new sessions.
 //!
 //! `server` uses `polling`, `transport`, `heartbeat` and `dispatch`;
 //! `dispatch` implements `transport`'s interface; all of them use `session`,
@@ -48,6 +49,7 @@
 
 // The codecs are public (tests, fuzz targets and benches drive them
 // directly); the session machinery is private behind the re-exports below.
+mod abuse;
 mod config;
 mod cors;
 pub mod deflate;
@@ -63,7 +65,10 @@ mod server;
 mod session;
 mod transport;
 
-pub use config::{AllowedOrigins, Cors, EngineConfig, EngineConfigBuilder, OverflowPolicy};
+pub use config::{
+    same_origin, AbuseLimits, AllowedOrigins, Cors, EngineConfig, EngineConfigBuilder,
+    OverflowPolicy, WsOrigins,
+};
 pub use deflate::Deflate;
 pub use direct::DirectWrites;
 pub use error::{CloseReason, DecodeError, HttpError, SendError, TransportFault};

@@ -13,7 +13,7 @@ use http::{header, Request, Response};
 use http_body_util::{BodyExt, Limited};
 
 use super::dispatch::{handle_packet, EngineHandler, EngineInner, Session};
-use super::error::{CloseReason, HttpError};
+use super::error::{CloseReason, HttpError, TransportFault};
 use super::packet::{decode_payload, encode_payload, PacketType};
 use super::session::{Connection, PollStep, PostRefusal};
 use crate::http::{response, Body};
@@ -34,8 +34,9 @@ pub(crate) async fn get(conn: &Connection) -> Response<Body> {
     }
 }
 
-/// Answers a POST: reads its body (at most `maxPayload`) and hands each
-/// packet to the engine.
+/// Answers a POST: reads its body (at most `maxPayload`, within the body
+/// deadline of [`super::AbuseLimits::body_deadline`]) and hands each packet
+/// to the engine.
 pub(crate) async fn post<H, B>(
     engine: &EngineInner<H>,
     session: &Arc<Session<H>>,
@@ -63,10 +64,13 @@ where
         Err(PostRefusal::TooLarge) => return too_large(),
     }
     let _pending = Pending { conn, get: false };
-    let max = engine.config().max_payload;
-    let body = match Limited::new(req.into_body(), max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
+    let cfg = engine.config();
+    let max = cfg.max_payload;
+    let within = cfg.abuse.body_deadline(declared, max);
+    let read = Limited::new(req.into_body(), max).collect();
+    let body = match tokio::time::timeout(within, read).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
@@ -74,6 +78,12 @@ where
                 return too_large();
             }
             return HttpError::BadRequest.response();
+        }
+        Err(_) => {
+            // Slower than the rate floor (SPEC.md §2.16): the session ends,
+            // and the request with it.
+            conn.close_with(CloseReason::TransportError(TransportFault::SlowBody));
+            return response(408, None, Bytes::new());
         }
     };
     let (packets, err) = decode_payload(body);

@@ -21,7 +21,7 @@ use super::packet::{encode_payload, Frame, PacketType};
 use super::session::{Connection, TransportKind};
 use super::transport::{websocket, SessionLink};
 use super::{heartbeat, polling};
-use crate::http::{response, Body};
+use crate::http::{response, Body, Permit};
 
 pub use super::dispatch::EngineHandler;
 pub use super::handshake::query_param;
@@ -108,9 +108,11 @@ impl<H: EngineHandler> Engine<H> {
         path.starts_with(p.as_str()) || path == p.trim_end_matches('/')
     }
 
-    /// Runs the engine alone on `listener`; requests outside its path get 404.
+    /// Runs the engine alone on `listener` under its connection limits
+    /// ([`super::AbuseLimits::connections`]); requests outside its path get 404.
     pub async fn serve(self, listener: tokio::net::TcpListener) {
-        crate::http::serve(listener, move |req, addr| {
+        let limits = self.inner.config().abuse.connections.clone();
+        crate::http::serve_with(listener, limits, move |req, addr| {
             let engine = self.clone();
             async move {
                 if engine.matches_path(req.uri().path()) {
@@ -163,6 +165,24 @@ impl<H: EngineHandler> Engine<H> {
             _ => return HttpError::UnknownTransport.response(),
         };
         let eio_ok = query_param(&query, "EIO").as_deref() == Some("4");
+        if transport == TransportKind::WebSocket {
+            let origin = req
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
+            let same = origin.is_some_and(|o| super::same_origin(o, host));
+            if !same
+                && !cfg
+                    .abuse
+                    .websocket_origin_allowed(cfg.cors.as_ref(), origin)
+            {
+                return HttpError::Forbidden.response();
+            }
+        }
         if let Some(sid) = query_param(&query, "sid") {
             let Some(session) = self.inner.session(sid.as_str()) else {
                 return HttpError::UnknownSid.response();
@@ -188,14 +208,33 @@ impl<H: EngineHandler> Engine<H> {
         if transport == TransportKind::WebSocket && !is_websocket_upgrade(&req) {
             return HttpError::BadRequest.response();
         }
+        if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > cfg.abuse.handshake_bytes {
+            return HttpError::BadRequest.response();
+        }
         if let Some(allow) = &cfg.allow_request {
             let (parts, body) = req.into_parts();
             if !allow(&parts) {
                 return HttpError::Forbidden.response();
             }
-            return self.handshake(Request::from_parts(parts, body), remote, transport);
+            return self.admitted(Request::from_parts(parts, body), remote, transport);
         }
-        self.handshake(req, remote, transport)
+        self.admitted(req, remote, transport)
+    }
+
+    /// The handshake, if the address's rate and the session cap allow it.
+    fn admitted<B>(
+        &self,
+        req: Request<B>,
+        remote: SocketAddr,
+        transport: TransportKind,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    {
+        match self.inner.admission().admit(remote.ip()) {
+            Ok(permit) => self.handshake(req, remote, transport, permit),
+            Err(e) => e.response(),
+        }
     }
 
     fn open_packet(&self, sid: &str, transport: TransportKind) -> Frame {
@@ -220,7 +259,12 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Creates a session: open packet queued first, handler told, driver started.
-    fn create_session(&self, info: HandshakeInfo, transport: TransportKind) -> Arc<Session<H>> {
+    fn create_session(
+        &self,
+        info: HandshakeInfo,
+        transport: TransportKind,
+        permit: Permit,
+    ) -> Arc<Session<H>> {
         let sid: Arc<str> = crate::util::random_id(16).into();
         let conn = Arc::new(Connection::new(
             sid.clone(),
@@ -231,7 +275,11 @@ impl<H: EngineHandler> Engine<H> {
         ));
         conn.queue_open_packet(self.open_packet(&sid, transport));
         let state = self.inner.handler().on_open(&conn);
-        let session = Arc::new(Session { conn, state });
+        let session = Arc::new(Session {
+            conn,
+            state,
+            _permit: permit,
+        });
         self.inner.insert(session.clone());
         tokio::spawn(heartbeat::drive(self.inner.clone(), session.clone()));
         session
@@ -242,15 +290,17 @@ impl<H: EngineHandler> Engine<H> {
         req: Request<B>,
         remote: SocketAddr,
         transport: TransportKind,
+        permit: Permit,
     ) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     {
         let (parts, body) = req.into_parts();
-        let info = HandshakeInfo::detached(&parts, remote);
+        let info =
+            HandshakeInfo::detached(&parts, remote, self.inner.config().abuse.handshake_bytes);
         match transport {
             TransportKind::Polling => {
-                let session = self.create_session(info, transport);
+                let session = self.create_session(info, transport, permit);
                 let frames = session.conn.take_queued();
                 polling::payload_response(encode_payload(&frames))
             }
@@ -258,9 +308,10 @@ impl<H: EngineHandler> Engine<H> {
                 let req = Request::from_parts(parts, body);
                 let engine = self.clone();
                 let deflate = self.inner.config().deflate;
-                websocket::accept(req, deflate.as_ref(), move |upgraded| async move {
+                let stall = self.inner.config().upgrade_timeout;
+                websocket::accept(req, deflate.as_ref(), stall, move |upgraded| async move {
                     if let Some(up) = upgraded {
-                        let session = engine.create_session(info, TransportKind::WebSocket);
+                        let session = engine.create_session(info, TransportKind::WebSocket, permit);
                         let link = Link::new(engine.inner.clone(), session);
                         websocket::run(link, up, false).await;
                     }
@@ -281,7 +332,8 @@ impl<H: EngineHandler> Engine<H> {
             Ok(false) => {
                 // At most one WebSocket per session: complete the handshake,
                 // then close the newcomer at once (what clients expect).
-                return websocket::accept(req, None, |upgraded| async move {
+                let stall = self.inner.config().upgrade_timeout;
+                return websocket::accept(req, None, stall, |upgraded| async move {
                     if let Some((io, _, _)) = upgraded {
                         websocket::refuse(io).await;
                     }
@@ -292,7 +344,8 @@ impl<H: EngineHandler> Engine<H> {
         let conn = session.conn.clone();
         let link = Link::new(self.inner.clone(), session);
         let deflate = self.inner.config().deflate;
-        let res = websocket::accept(req, deflate.as_ref(), move |upgraded| async move {
+        let stall = self.inner.config().upgrade_timeout;
+        let res = websocket::accept(req, deflate.as_ref(), stall, move |upgraded| async move {
             match upgraded {
                 Some(up) => websocket::run(link, up, true).await,
                 None => link.conn().release_websocket(),
@@ -327,8 +380,12 @@ impl<H: EngineHandler> Engine<H> {
             if !self.inner.config().transports.websocket {
                 return Err(HttpError::UnknownTransport);
             }
-            let session =
-                self.create_session(HandshakeInfo::in_process(), TransportKind::WebSocket);
+            let permit = self.inner.admission().unchecked();
+            let session = self.create_session(
+                HandshakeInfo::in_process(),
+                TransportKind::WebSocket,
+                permit,
+            );
             let link = Link::new(self.inner.clone(), session);
             tokio::spawn(websocket::run(link, (io, BytesMut::new(), None), false));
             return Ok(());

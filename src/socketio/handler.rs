@@ -2,24 +2,32 @@
 //! connection's packets, routes them to its sockets, and runs CONNECT
 //! (recovery through the namespace's adapter, middlewares, the answer).
 //!
-//! Locks: a connection's [`ConnState`] mutex guards its namespace slots and
-//! packet decoder (a JSON binary packet waiting for its attachments). It is
+//! Before anything is parsed, each message passes the connection's abuse
+//! checks ([`EventLimits`]: packet rate, size; a binary packet's whole size
+//! and attachment deadline), SPEC.md §3.14.
+//!
+//! Locks: a connection's [`ConnState`] mutex guards its namespace slots,
+//! packet decoder (a JSON binary packet waiting for its attachments) and
+//! packet-rate bucket. It is
 //! never held while a socket handles a packet, a middleware or handler runs,
 //! or the adapter is called. Decoding goes through the server's
 //! [`Parser`](super::packet::Parser), JSON or msgpack alike.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::guard::{EventLimits, Refusal};
 use super::namespace::ConnectError;
 use super::packet::{Decoder, Packet, PacketKind};
 use super::server::ServerInner;
 use super::socket::{DisconnectReason, Extensions, Socket, SocketInit};
 use crate::engine::{CloseReason, Connection, EngineHandler, Message};
+use crate::http::Bucket;
 
 enum NsSlot {
     /// CONNECT is being processed; packets for the namespace wait here.
@@ -39,6 +47,8 @@ struct ConnInner {
     slots: HashMap<String, NsSlot>,
     /// Decoding state (a JSON binary packet waiting for its attachments).
     decoder: Decoder,
+    /// The connection's packet-rate bucket (created on the first message).
+    bucket: Option<Bucket>,
     /// Set once the Engine.IO session has ended, with the reason sockets get.
     closed: Option<DisconnectReason>,
 }
@@ -107,13 +117,32 @@ impl EngineHandler for SioHandler {
                 Message::Binary(b) => b.len(),
             });
         }
+        let limits = self.server.event_limits();
         let packet = {
             let mut g = state.inner.lock();
+            if let Err(refusal) = admit(&mut g, limits, &msg) {
+                drop(g);
+                return refuse(conn, refusal);
+            }
+            let before = g.decoder.pending().map(|(n, _)| n);
             let r = g
                 .decoder
                 .feed(self.server.parser(), msg, self.server.limits());
             match r {
-                Ok(p) => p,
+                Ok(None) => {
+                    let pending = g.decoder.pending();
+                    drop(g);
+                    if let Some((n, size)) = pending {
+                        if size > conn.config().max_payload {
+                            return refuse(conn, Refusal::Size);
+                        }
+                        if before != Some(n) {
+                            arm_binary_deadline(conn, state, n, limits.binary_deadline);
+                        }
+                    }
+                    return;
+                }
+                Ok(Some(p)) => p,
                 Err(e) => {
                     drop(g);
                     tracing::debug!(sid = conn.id(), error = %e, "closing on a bad packet");
@@ -122,9 +151,11 @@ impl EngineHandler for SioHandler {
                 }
             }
         };
-        if let Some((p, size)) = packet {
-            self.dispatch(conn, state, p, size);
+        let (p, size) = packet;
+        if size > conn.config().max_payload {
+            return refuse(conn, Refusal::Size);
         }
+        self.dispatch(conn, state, p, size);
     }
 
     fn on_close(&self, conn: &Arc<Connection>, state: &Arc<ConnState>, reason: CloseReason) {
@@ -150,6 +181,53 @@ impl EngineHandler for SioHandler {
             o.connection_upgraded(conn);
         }
     }
+}
+
+/// The checks before parsing (SPEC.md §3.14): the connection's packet rate,
+/// and the size of a text packet (msgpack: of any packet).
+fn admit(g: &mut ConnInner, limits: &EventLimits, msg: &Message) -> Result<(), Refusal> {
+    if let Some(rate) = &limits.packet_rate {
+        let now = Instant::now();
+        let bucket = g.bucket.get_or_insert_with(|| Bucket::full(rate, now));
+        bucket.take(rate, now).map_err(|_| Refusal::Rate)?;
+    }
+    let text_len = match msg {
+        Message::Text(t) => t.len(),
+        // A JSON attachment is bounded with its packet's total.
+        Message::Binary(b) if g.decoder.pending().is_none() => b.len(),
+        Message::Binary(_) => 0,
+    };
+    if text_len > limits.max_event_bytes {
+        return Err(Refusal::Size);
+    }
+    Ok(())
+}
+
+/// Closes a connection refused by [`admit`] or a binary-packet bound:
+/// counted, logged at debug level only.
+fn refuse(conn: &Connection, refusal: Refusal) {
+    refusal.count();
+    tracing::debug!(sid = conn.id(), ?refusal, "closing: over a Socket.IO limit");
+    conn.close_with(match refusal {
+        Refusal::Rate => CloseReason::Upper("packet rate limit"),
+        Refusal::Size | Refusal::Deadline => CloseReason::ParseError,
+    });
+}
+
+/// Closes the connection if binary packet number `n` is still waiting for
+/// attachments `after` from now.
+fn arm_binary_deadline(conn: &Arc<Connection>, state: &Arc<ConnState>, n: u64, after: Duration) {
+    let (c, st) = (Arc::downgrade(conn), Arc::downgrade(state));
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let (Some(conn), Some(st)) = (c.upgrade(), st.upgrade()) else {
+            return;
+        };
+        let still = st.inner.lock().decoder.pending().map(|(m, _)| m) == Some(n);
+        if still {
+            refuse(&conn, Refusal::Deadline);
+        }
+    });
 }
 
 impl SioHandler {

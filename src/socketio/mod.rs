@@ -23,6 +23,7 @@
 // through the re-exports below.
 pub mod adapter;
 mod broadcast;
+mod guard;
 mod handler;
 mod namespace;
 mod observer;
@@ -38,6 +39,7 @@ pub use adapter::{
     BroadcastOptions, FetchedSocket, LocalAdapter,
 };
 pub use broadcast::BroadcastOperator;
+pub use guard::{refusals, EventLimits};
 pub use handler::SioHandler;
 pub use namespace::{
     BoxFuture, ConnectError, ConnectionHandler, Middleware, Namespace, NamespaceSetup,

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::adapter::{AdapterFactory, AdapterInit};
+use super::guard::EventLimits;
 use super::namespace::{Namespace, NamespaceSetup};
 use super::observer::{Fanout, Observer, ObserverRef};
 use super::packet::{Limits, Parser};
@@ -31,6 +32,8 @@ pub struct SocketIoConfig {
     pub connect_timeout: Duration,
     /// Decoder limits.
     pub limits: Limits,
+    /// The abuse limits checked before parsing (SPEC.md §3.14).
+    pub event_limits: EventLimits,
     /// The packet format (default [`Parser::Json`]).
     pub parser: Parser,
     /// Connection state recovery (default off).
@@ -80,6 +83,7 @@ impl SocketIoConfig {
             engine: EngineConfig::builder().path("/socket.io/"),
             connect_timeout: Duration::from_secs(45),
             limits: Limits::default(),
+            event_limits: EventLimits::default(),
             parser: Parser::Json,
             recovery: None,
             recovery_log: None,
@@ -109,6 +113,7 @@ pub struct SocketIoConfigBuilder {
     engine: EngineConfigBuilder,
     connect_timeout: Duration,
     limits: Limits,
+    event_limits: EventLimits,
     parser: Parser,
     recovery: Option<RecoveryConfig>,
     recovery_log: Option<RecoveryLog>,
@@ -137,6 +142,11 @@ impl SocketIoConfigBuilder {
     /// Sets the decoder limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+    /// Sets the abuse limits checked before parsing ([`EventLimits`]).
+    pub fn event_limits(mut self, limits: EventLimits) -> Self {
+        self.event_limits = limits;
         self
     }
     /// Sets the packet format every client of this server must use
@@ -199,6 +209,7 @@ impl SocketIoConfigBuilder {
             engine: self.engine.build(),
             connect_timeout: self.connect_timeout,
             limits: self.limits,
+            event_limits: self.event_limits,
             parser: self.parser,
             recovery: self.recovery,
             recovery_log: self.recovery_log,
@@ -217,6 +228,7 @@ type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct ServerInner {
     connect_timeout: Duration,
     limits: Limits,
+    event_limits: EventLimits,
     parser: Parser,
     recovery: Option<RecoveryConfig>,
     recovery_log: Option<RecoveryLog>,
@@ -240,6 +252,10 @@ impl ServerInner {
 
     pub(crate) fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub(crate) fn event_limits(&self) -> &EventLimits {
+        &self.event_limits
     }
 
     pub(crate) fn parser(&self) -> Parser {
@@ -324,6 +340,7 @@ impl SocketIo {
         let inner = Arc::new(ServerInner {
             connect_timeout: config.connect_timeout,
             limits: config.limits,
+            event_limits: config.event_limits,
             parser: config.parser,
             recovery: config.recovery,
             recovery_log: config.recovery_log,
@@ -430,7 +447,8 @@ impl SocketIo {
         }
     }
 
-    /// Runs the server alone on `listener`.
+    /// Runs the server alone on `listener` (under the engine's connection
+    /// limits, [`crate::engine::AbuseLimits::connections`]).
     pub async fn serve(self, listener: tokio::net::TcpListener) {
         self.engine.clone().serve(listener).await
     }

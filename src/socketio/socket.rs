@@ -65,7 +65,9 @@ impl DisconnectReason {
                 DisconnectReason::TransportError
             }
             CloseReason::ParseError => DisconnectReason::ParseError,
-            CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+            CloseReason::PingTimeout | CloseReason::FirstExchangeTimeout => {
+                DisconnectReason::PingTimeout
+            }
             CloseReason::BufferFull => DisconnectReason::SlowClient,
             CloseReason::ForcedClose | CloseReason::Upper(_) => DisconnectReason::ForcedClose,
         }

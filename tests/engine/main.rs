@@ -19,6 +19,7 @@
 mod common;
 mod fixture;
 
+mod abuse;
 mod cors;
 mod deflate;
 mod errors;

@@ -22,7 +22,14 @@ pub(super) fn foreign_origin<B>(req: &Request<B>, cors: Option<&Cors>) -> Option
     }
     let origin = req.headers().get(header::ORIGIN)?;
     let origin = origin.to_str().ok();
-    let allowed = origin.is_some_and(|o| cors.is_some_and(|c| c.allow_origin(Some(o)).is_some()));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let allowed = origin.is_some_and(|o| {
+        crate::engine::same_origin(o, host)
+            || cors.is_some_and(|c| c.allow_origin(Some(o)).is_some())
+    });
     (!allowed).then(|| {
         error(
             403,

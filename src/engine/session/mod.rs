@@ -97,6 +97,10 @@ struct State {
     /// Packets of at least this many bytes go out compressed: the active
     /// WebSocket's permessage-deflate threshold, `usize::MAX` without it.
     deflate_min: usize,
+    /// A polling session whose client has made no request since the
+    /// handshake is closed at this instant (cleared by the first GET, POST
+    /// or upgrade; `None` for a session opened over WebSocket).
+    first_exchange_by: Option<Instant>,
 }
 
 /// What a pending long-poll GET should do next ([`Connection::poll_step`]).
@@ -169,6 +173,8 @@ impl Connection {
                 writing: false,
                 last_write: std::time::Instant::now(),
                 deflate_min: usize::MAX,
+                first_exchange_by: (transport == TransportKind::Polling)
+                    .then(|| Instant::now() + config.abuse.first_exchange_timeout),
             }),
             poll_notify: Notify::new(),
             ws_notify: Notify::new(),
@@ -443,6 +449,7 @@ impl Connection {
             return Err(HttpError::BadRequest);
         }
         g.get_pending = true;
+        g.first_exchange_by = None;
         Ok(())
     }
 
@@ -496,6 +503,7 @@ impl Connection {
             return Err(PostRefusal::TooLarge);
         }
         g.post_pending = true;
+        g.first_exchange_by = None;
         Ok(())
     }
 
@@ -537,10 +545,13 @@ impl Connection {
     // ---- Heartbeat ----------------------------------------------------------
 
     /// One step of the heartbeat at `now`: closes the session if its pong is
-    /// overdue, sends a ping when one is due. Returns when to step again, or
-    /// `None` once the session is closed.
+    /// overdue or its first exchange never came, sends a ping when one is
+    /// due. Returns when to step again, or `None` once the session is closed.
     pub(crate) fn heartbeat(&self, now: Instant) -> Option<Instant> {
         let mut g = self.state.lock();
+        if g.first_exchange_by.is_some_and(|d| now >= d) {
+            self.close_locked(&mut g, CloseReason::FirstExchangeTimeout, true);
+        }
         if self.check_deadline_locked(&mut g, now) {
             return None;
         }
@@ -552,7 +563,8 @@ impl Connection {
             // pong deadline still runs.
             let _ = self.send_locked(&mut g, Frame::text(PacketType::Ping, ""));
         }
-        Some(g.pong_deadline.unwrap_or(g.next_ping))
+        let wake = g.pong_deadline.unwrap_or(g.next_ping);
+        Some(g.first_exchange_by.map_or(wake, |d| d.min(wake)))
     }
 
     /// Completes when the heartbeat should look at the session again early

@@ -32,6 +32,7 @@ impl Connection {
             return Ok(false);
         }
         g.ws_attached = true;
+        g.first_exchange_by = None;
         Ok(true)
     }
 

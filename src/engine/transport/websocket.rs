@@ -164,10 +164,11 @@ pub(crate) type Accepted = (WsIo, BytesMut, Option<Agreed>);
 /// Answers a WebSocket upgrade request with 101 (agreeing permessage-deflate
 /// when `deflate` is on and the client offers something it can honour) and
 /// runs `on_upgrade` with the socket once hyper hands it over, or with
-/// `None` if the upgrade fails.
+/// `None` if the upgrade fails or is not handed over within `stall`.
 pub(crate) fn accept<B, F, Fut>(
     mut req: Request<B>,
     deflate: Option<&Deflate>,
+    stall: std::time::Duration,
     on_upgrade: F,
 ) -> Response<Body>
 where
@@ -190,11 +191,19 @@ where
     });
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        match on.await {
+        let Ok(upgraded) = tokio::time::timeout(stall, on).await else {
+            tracing::debug!("websocket upgrade stalled");
+            return on_upgrade(None).await;
+        };
+        match upgraded {
             Ok(up) => {
+                // The connection's place under the accept loop's cap is
+                // held while the WebSocket runs.
+                let mut _permit = None;
                 let parts = match up.downcast::<TokioIo<HttpStream>>() {
                     Ok(p) => {
-                        let (stream, head) = p.io.into_inner().into_parts();
+                        let (stream, head, permit) = p.io.into_inner().into_parts();
+                        _permit = Some(permit);
                         let rbuf = BytesMut::from(&p.read_buf[..]);
                         (WsIo::Tcp(stream, head), rbuf, agreed)
                     }

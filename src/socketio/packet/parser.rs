@@ -74,6 +74,8 @@ impl Parser {
 pub struct Decoder {
     /// A binary packet waiting for its attachments, with its size so far.
     partial: Option<(Packet, usize)>,
+    /// Counts the binary packets started, naming the pending one.
+    started: u64,
 }
 
 impl Decoder {
@@ -93,6 +95,7 @@ impl Decoder {
                 }
                 let p = Packet::decode(t.as_str(), limits)?;
                 if p.attachment_count > 0 {
+                    self.started += 1;
                     self.partial = Some((p, t.len()));
                     Ok(None)
                 } else {
@@ -105,6 +108,12 @@ impl Decoder {
             }
             (Parser::Msgpack, Message::Text(_)) => Err(ParseError::ExpectedMsgpack),
         }
+    }
+
+    /// The binary packet waiting for attachments, if any: its number (see
+    /// the deadline in `handler`) and its size so far (text and attachments).
+    pub fn pending(&self) -> Option<(u64, usize)> {
+        self.partial.as_ref().map(|(_, size)| (self.started, *size))
     }
 
     fn attachment(&mut self, b: Bytes) -> Result<Option<(Packet, usize)>, ParseError> {
