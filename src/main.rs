@@ -108,6 +108,22 @@ struct ServeArgs {
     /// Lifetime of issued tokens in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 86_400)]
     token_ttl_secs: u64,
+    #[command(flatten)]
+    ops: OpsArgs,
+}
+
+/// Metrics and readiness settings.
+#[derive(Args, Debug, Default)]
+struct OpsArgs {
+    /// Bearer token GET /metrics requires (unset: open).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve GET /metrics on this host:port only (unset: on the main port).
+    #[arg(long, env = "METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// How long each check of GET /api/ready may take, in milliseconds.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 2000)]
+    ready_timeout_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,13 +194,10 @@ fn main() {
             std::env::set_var("PORT", v);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = rollcall::app::logging::init() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
@@ -306,12 +319,24 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         rate_burst: args.rate_burst.max(1.0),
         queue_per_socket: 1024,
         code_period_secs: args.code_secs.max(5),
+        metrics_token: args.ops.metrics_token.clone().filter(|t| !t.is_empty()),
+        metrics_addr: args.ops.metrics_addr.clone().filter(|a| !a.is_empty()),
+        ready_timeout: Duration::from_millis(args.ops.ready_timeout_ms.max(1)),
     };
     let port = args.port.unwrap_or(4002);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (app, io) = App::start(config, store.clone(), secret);
         let listener = rollcall::http::bind(&args.host, port).await?;
+        if let Some(addr) = &app.config().metrics_addr {
+            let l = tokio::net::TcpListener::bind(addr).await?;
+            println!("metrics on {}", l.local_addr()?);
+            tokio::spawn(rollcall::app::metrics::serve_separate(
+                app.clone(),
+                io.clone(),
+                l,
+            ));
+        }
         println!("listening on {}", listener.local_addr()?);
         let _ = std::io::stdout().flush();
         let server = rollcall::http::serve(listener, move |req, addr| {

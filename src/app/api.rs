@@ -9,10 +9,12 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::auth::{hash_password, verify_password};
+use super::stats::{Route, ROUTES};
 use super::{App, ErrorCode};
 use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
+use tracing::Instrument;
 
 /// A hash to verify against when the user is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -30,8 +32,10 @@ fn error(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
     error_with(status, code.code(), message)
 }
 
-/// An error answer: `{"ok":false,"error":{"code","message"}}`.
+/// An error answer: `{"ok":false,"error":{"code","message"}}` (logged with
+/// its code, inside the request's span).
 fn error_with(status: u16, code: &str, message: &str) -> Response<Body> {
+    super::logging::refused_http(status, code);
     json_response(
         status,
         json!({"ok": false, "error": {"code": code, "message": message}}),
@@ -50,6 +54,25 @@ pub async fn route(
     req: Request<hyper::body::Incoming>,
     addr: SocketAddr,
 ) -> Response<Body> {
+    let route = if io.matches_path(req.uri().path()) {
+        Route::SOCKET_IO
+    } else if req.method() == Method::OPTIONS {
+        Route::PREFLIGHT
+    } else {
+        Route::of_api(req.method(), req.uri().path())
+    };
+    let span = tracing::debug_span!("http", method = %req.method(), route = ROUTES[route.0]);
+    let res = route_inner(&app, io, req, addr).instrument(span).await;
+    app.stats().http(route, res.status());
+    res
+}
+
+async fn route_inner(
+    app: &Arc<App>,
+    io: SocketIo,
+    req: Request<hyper::body::Incoming>,
+    addr: SocketAddr,
+) -> Response<Body> {
     if io.matches_path(req.uri().path()) {
         return io.handle(req, addr).await;
     }
@@ -64,7 +87,7 @@ pub async fn route(
             Some(HeaderValue::from_static("authorization,content-type")),
         )
     } else {
-        api(&app, &io, req).await
+        api(app, &io, req).await
     };
     if let Some(cors) = io.cors() {
         cors.apply(res.headers_mut(), origin.as_deref());
@@ -105,6 +128,10 @@ async fn api(app: &Arc<App>, io: &SocketIo, req: Request<hyper::body::Incoming>)
             json!({"status": "ok", "clients": io.client_count(),
                    "activeSessions": app.store().active_sessions().map(|s| s.len()).unwrap_or(0)}),
         ),
+        (Method::GET, "/api/ready") => super::ready::ready(app, io).await,
+        (Method::GET, "/metrics") if app.config().metrics_addr.is_none() => {
+            super::metrics::serve(app, io, &req)
+        }
         (Method::POST, "/api/auth/login") => {
             let body = match read_json(req).await {
                 Ok(b) => b,

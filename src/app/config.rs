@@ -29,6 +29,13 @@ pub struct AppConfig {
     pub queue_per_socket: usize,
     /// Default lifetime of a check-in code.
     pub code_period_secs: u64,
+    /// Bearer token `/metrics` requires (`METRICS_TOKEN`; none: open).
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` on this address instead of the main port
+    /// (`METRICS_ADDR`, `host:port`).
+    pub metrics_addr: Option<String>,
+    /// How long each readiness check of `/api/ready` may take.
+    pub ready_timeout: Duration,
 }
 
 impl Default for AppConfig {
@@ -44,6 +51,9 @@ impl Default for AppConfig {
             rate_burst: 200.0,
             queue_per_socket: 1024,
             code_period_secs: 30,
+            metrics_token: None,
+            metrics_addr: None,
+            ready_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -12,7 +12,10 @@
 //! - `presence`: who joined which session (in memory);
 //! - `tasks`: check-in code rotation and idle expiry;
 //! - `checkin`: check-in code and geofence maths; [`auth`]: passwords and
-//!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]).
+//!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]);
+//! - `stats`: the application's counters ([`AppStats`]); [`metrics`]: the
+//!   `/metrics` collector over every layer's counters; `ready`: `/api/ready`;
+//!   [`logging`]: the log format and the rate-limited refusal lines.
 //!
 //! Each socket's requests are handled in arrival order by a small per-socket
 //! pipeline: a worker applies each request to the store (in memory, fast) and
@@ -32,8 +35,12 @@ mod checkin;
 mod config;
 mod error;
 mod events;
+pub mod logging;
+pub mod metrics;
 mod outcome;
 mod presence;
+mod ready;
+mod stats;
 mod tasks;
 
 use std::sync::Arc;
@@ -42,6 +49,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::socketio::{
     AckSender, ConnectError, Namespace, NamespaceSetup, Payload, Socket, SocketIo, SocketIoConfig,
@@ -53,6 +61,7 @@ pub use error::{AppError, ErrorCode};
 use events::{Ctx, EventSpec};
 use outcome::{error_event_json, error_json, ok_json, Outcome};
 use presence::Presence;
+pub use stats::AppStats;
 use tasks::Rotations;
 
 /// Per-socket state of the application: the user, and the rate limiter's
@@ -86,6 +95,7 @@ pub struct App {
     ns: Arc<Namespace>,
     presence: Presence,
     rotations: Rotations,
+    stats: Arc<AppStats>,
 }
 
 impl App {
@@ -97,7 +107,8 @@ impl App {
         let io = SocketIo::new(io_config);
         let keys = TokenKeys::new(&secret, config.token_ttl_secs);
         let app_cell: Arc<std::sync::OnceLock<Arc<App>>> = Arc::new(std::sync::OnceLock::new());
-        let (mw_store, mw_keys) = (store.clone(), keys.clone());
+        let stats = Arc::new(AppStats::default());
+        let (mw_store, mw_keys, mw_stats) = (store.clone(), keys.clone(), stats.clone());
         let cell = app_cell.clone();
         let setup = NamespaceSetup::new(move |socket| {
             if let Some(app) = cell.get() {
@@ -105,7 +116,7 @@ impl App {
             }
         })
         .middleware(move |socket| {
-            let result = authenticate(&mw_store, &mw_keys, &socket);
+            let result = authenticate(&mw_store, &mw_keys, &mw_stats, &socket);
             async move { result }
         });
         let ns = io.ns_with("/", setup);
@@ -116,6 +127,7 @@ impl App {
             ns,
             presence: Presence::default(),
             rotations: Rotations::default(),
+            stats,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -139,6 +151,11 @@ impl App {
     /// The token keys.
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
+    }
+
+    /// The application's counters.
+    pub fn stats(&self) -> &AppStats {
+        &self.stats
     }
 
     /// The settings the application runs with.
@@ -174,22 +191,21 @@ impl App {
         });
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.config.queue_per_socket);
         let (commit_tx, commit_rx) = mpsc::unbounded_channel::<Commit>();
-        tokio::spawn(worker(
-            self.clone(),
-            socket.clone(),
-            ctx.clone(),
-            job_rx,
-            commit_tx,
-        ));
-        tokio::spawn(committer(self.clone(), socket.clone(), commit_rx));
+        // Every line logged for this socket carries its id and its user's.
+        let span = tracing::info_span!("socket", sid = %socket.id(), user = %ctx.user.id);
+        let work = worker(self.clone(), socket.clone(), ctx.clone(), job_rx, commit_tx);
+        tokio::spawn(work.instrument(span.clone()));
+        let commit = committer(self.clone(), socket.clone(), commit_rx);
+        tokio::spawn(commit.instrument(span.clone()));
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         for spec in events::EVENTS {
             let tx = job_tx.clone();
             let ctx = ctx.clone();
+            let (stats, span) = (self.stats.clone(), span.clone());
             socket.on(spec.name, move |s, payload, ack| {
                 if !ctx.take_token(rate, burst) {
                     let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
-                    refuse(s, spec.error_event, ack, &e);
+                    span.in_scope(|| refuse(s, spec, ack, &e, &stats));
                     return;
                 }
                 let job = Job { spec, payload, ack };
@@ -199,7 +215,7 @@ impl App {
                         | mpsc::error::TrySendError::Closed(j) => j,
                     };
                     let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
-                    refuse(s, spec.error_event, job.ack, &e);
+                    span.in_scope(|| refuse(s, spec, job.ack, &e, &stats));
                 }
             });
         }
@@ -249,8 +265,18 @@ impl SocketCtx {
     }
 }
 
-/// Answers a refused request: the error event, then the failed ack.
-fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &AppError) {
+/// Answers a refused request: the error event, then the failed ack (logged
+/// and counted).
+fn refuse(
+    socket: &Arc<Socket>,
+    spec: &EventSpec,
+    ack: Option<AckSender>,
+    e: &AppError,
+    stats: &AppStats,
+) {
+    logging::refused_request(spec.name, e.code.code());
+    stats.request(spec.name, Err(e.code));
+    let error_event = spec.error_event;
     let _ = socket.emit(error_event, &Payload::one(error_event_json(e)));
     if let Some(ack) = ack {
         let _ = ack.send(Payload::one(error_json(e)));
@@ -259,7 +285,12 @@ fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &A
 
 /// The authentication middleware: the JWT from `auth.token` or an
 /// `Authorization: Bearer` header.
-fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result<(), ConnectError> {
+fn authenticate(
+    store: &Store,
+    keys: &TokenKeys,
+    stats: &AppStats,
+    socket: &Arc<Socket>,
+) -> Result<(), ConnectError> {
     let from_auth = socket
         .auth()
         .get("token")
@@ -278,10 +309,14 @@ fn authenticate(store: &Store, keys: &TokenKeys, socket: &Arc<Socket>) -> Result
             socket.data().insert(Arc::new(user));
             Ok(())
         }
-        Err(e) => Err(ConnectError::with_data(
-            "Authentication error",
-            json!({"code": e.code(), "message": e.to_string()}),
-        )),
+        Err(e) => {
+            logging::refused_connect(e.code());
+            stats.auth_refused(e);
+            Err(ConnectError::with_data(
+                "Authentication error",
+                json!({"code": e.code(), "message": e.to_string()}),
+            ))
+        }
     }
 }
 
@@ -331,28 +366,34 @@ async fn committer(
     mut commits: mpsc::UnboundedReceiver<Commit>,
 ) {
     while let Some(c) = commits.recv().await {
-        let error_event = c.spec.error_event;
-        let outcome = match c.result {
-            Ok(o) => o,
-            Err(e) => {
-                if app.store.durable(c.barrier).await.is_err() {
-                    tracing::error!("flush failed");
-                }
-                refuse(&socket, error_event, c.ack, &e);
-                continue;
+        let span = tracing::debug_span!("request", event = c.spec.name);
+        commit_one(&app, &socket, c).instrument(span).await;
+    }
+}
+
+/// Makes one handled request visible (see [`committer`]).
+async fn commit_one(app: &Arc<App>, socket: &Arc<Socket>, c: Commit) {
+    let outcome = match c.result {
+        Ok(o) => o,
+        Err(e) => {
+            if app.store.durable(c.barrier).await.is_err() {
+                tracing::error!("flush failed");
             }
-        };
-        if let Some(t) = outcome.waits_for() {
-            if let Err(e) = app.store.durable(t).await {
-                tracing::error!(error = %e, "flush failed");
-                let e = AppError::new(ErrorCode::Internal, "storage failure");
-                refuse(&socket, error_event, c.ack, &e);
-                continue;
-            }
+            refuse(socket, c.spec, c.ack, &e, &app.stats);
+            return;
         }
-        let reply = outcome.apply(&app.ns, Some(&socket));
-        if let Some(ack) = c.ack {
-            let _ = ack.send(Payload::one(ok_json(reply)));
+    };
+    if let Some(t) = outcome.waits_for() {
+        if let Err(e) = app.store.durable(t).await {
+            tracing::error!(error = %e, "flush failed");
+            let e = AppError::new(ErrorCode::Internal, "storage failure");
+            refuse(socket, c.spec, c.ack, &e, &app.stats);
+            return;
         }
+    }
+    app.stats.request(c.spec.name, Ok(()));
+    let reply = outcome.apply(&app.ns, Some(socket));
+    if let Some(ack) = c.ack {
+        let _ = ack.send(Payload::one(ok_json(reply)));
     }
 }

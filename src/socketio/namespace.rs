@@ -15,6 +15,7 @@ use super::packet::{Parser, Payload};
 use super::recovery::RecoveryConfig;
 use super::rooms::{Room, RoomRegistry};
 use super::socket::{AckSender, EventHandler, Socket};
+use super::stats::SocketIoStats;
 
 /// A refusal by a middleware, sent to the client as CONNECT_ERROR
 /// `{"message": ..., "data": ...}`.
@@ -112,6 +113,7 @@ pub struct Namespace {
     adapter: Arc<dyn Adapter>,
     recovery: Option<RecoveryConfig>,
     parser: Parser,
+    stats: Arc<SocketIoStats>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -144,6 +146,7 @@ impl Namespace {
         adapter: Arc<dyn Adapter>,
         recovery: Option<RecoveryConfig>,
         parser: Parser,
+        stats: Arc<SocketIoStats>,
     ) -> Self {
         Namespace {
             name: name.to_string(),
@@ -151,7 +154,13 @@ impl Namespace {
             adapter,
             recovery,
             parser,
+            stats,
         }
+    }
+
+    /// The server's Socket.IO counters.
+    pub(crate) fn stats(&self) -> &SocketIoStats {
+        &self.stats
     }
 
     /// The namespace name (`/` for the main namespace).

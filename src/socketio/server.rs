@@ -16,6 +16,7 @@ use super::namespace::{Namespace, NamespaceSetup};
 use super::packet::{Limits, Parser};
 use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
+use super::stats::{NamespaceConnections, SocketIoStats};
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
 use crate::http::Body;
 
@@ -210,6 +211,8 @@ pub(crate) struct ServerInner {
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
     /// Set by [`SocketIo::shutdown`]: CONNECTs are refused from then on.
     shutting_down: AtomicBool,
+    /// The layer's counters, shared with every namespace.
+    stats: Arc<SocketIoStats>,
 }
 
 impl ServerInner {
@@ -233,6 +236,10 @@ impl ServerInner {
         self.connect_buffer
     }
 
+    pub(crate) fn stats(&self) -> &SocketIoStats {
+        &self.stats
+    }
+
     /// A namespace `name` with its own adapter.
     fn new_namespace(&self, name: &str, setup: NamespaceSetup) -> Arc<Namespace> {
         let init = AdapterInit {
@@ -247,6 +254,7 @@ impl ServerInner {
             self.adapter.build(&init),
             self.recovery,
             self.parser,
+            self.stats.clone(),
         ))
     }
 
@@ -310,6 +318,7 @@ impl SocketIo {
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            stats: Arc::default(),
         });
         let engine = Engine::new(config.engine, SioHandler::new(inner.clone()));
         SocketIo { inner, engine }
@@ -345,6 +354,48 @@ impl SocketIo {
     /// The namespace `name`, if registered (or already created dynamically).
     pub fn of(&self, name: &str) -> Option<Arc<Namespace>> {
         self.inner.namespaces.read().get(name).cloned()
+    }
+
+    /// The Socket.IO counters (for a metrics collector or an admin view).
+    pub fn stats(&self) -> &SocketIoStats {
+        &self.inner.stats
+    }
+
+    /// Every namespace with its sockets on this node, by transport (reads
+    /// each socket's connection; not a snapshot).
+    pub fn connections_by_namespace(&self) -> Vec<NamespaceConnections> {
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        let mut out: Vec<NamespaceConnections> = namespaces
+            .iter()
+            .map(|ns| {
+                let mut c = NamespaceConnections {
+                    namespace: ns.name().to_string(),
+                    polling: 0,
+                    websocket: 0,
+                };
+                for s in ns.sockets() {
+                    match s.conn().transport() {
+                        crate::engine::TransportKind::Polling => c.polling += 1,
+                        crate::engine::TransportKind::WebSocket => c.websocket += 1,
+                    }
+                }
+                c
+            })
+            .collect();
+        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        out
+    }
+
+    /// Whether every namespace's adapter is ready ([`Adapter::ready`](super::Adapter::ready)):
+    /// the first failure, if any.
+    pub async fn adapters_ready(&self) -> Result<(), super::AdapterError> {
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        for ns in namespaces {
+            ns.adapter().ready().await?;
+        }
+        Ok(())
     }
 
     /// Number of connected clients (Engine.IO sessions).

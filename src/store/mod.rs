@@ -54,6 +54,7 @@ mod flusher;
 mod model;
 mod records;
 mod sessions;
+mod stats;
 #[cfg(test)]
 mod test_support;
 mod time;
@@ -68,6 +69,7 @@ pub use model::{
     CheckinSettings, Course, Geofence, Location, Mark, Record, Role, Session, SessionStatus, Stats,
     Status, User,
 };
+pub use stats::StoreStats;
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 
 use activity::Activity;
