@@ -328,16 +328,8 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
     rt.block_on(async move {
         let (app, io) = App::start(config, store.clone(), secret);
         let listener = rollcall::http::bind(&args.host, port).await?;
-        if let Some(addr) = &app.config().metrics_addr {
-            let l = tokio::net::TcpListener::bind(addr).await?;
-            println!("metrics on {}", l.local_addr()?);
-            tokio::spawn(rollcall::app::metrics::serve_separate(
-                app.clone(),
-                io.clone(),
-                l,
-            ));
-        }
         println!("listening on {}", listener.local_addr()?);
+        rollcall::app::metrics::start_separate(&app, &io).await?;
         let _ = std::io::stdout().flush();
         let server = rollcall::http::serve(listener, move |req, addr| {
             api::route(app.clone(), io.clone(), req, addr)

@@ -488,6 +488,18 @@ pub fn serve<B>(app: &Arc<App>, io: &SocketIo, req: &Request<B>) -> Response<Bod
     response(200, Some(CONTENT_TYPE), render(app, io))
 }
 
+/// With `METRICS_ADDR` set: binds it, prints `metrics on <address>` and
+/// serves `/metrics` there ([`serve_separate`]) in a task of its own.
+pub async fn start_separate(app: &Arc<App>, io: &SocketIo) -> std::io::Result<()> {
+    let Some(addr) = &app.config().metrics_addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("metrics on {}", listener.local_addr()?);
+    tokio::spawn(serve_separate(app.clone(), io.clone(), listener));
+    Ok(())
+}
+
 /// The metrics listener of `METRICS_ADDR`: `/metrics` only, everything
 /// else 404.
 pub async fn serve_separate(app: Arc<App>, io: SocketIo, listener: tokio::net::TcpListener) {
