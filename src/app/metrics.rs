@@ -229,7 +229,10 @@ impl Collector for Collected {
                 packets(),
                 counter_t,
             ),
-            traffic(&es.sent, false),
+            TRANSPORTS
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ([("transport", *t)], es.sent_packets(i))),
         )?;
         family(
             &mut e,
@@ -239,7 +242,10 @@ impl Collector for Collected {
                 Some(Unit::Bytes),
                 counter_t,
             ),
-            traffic(&es.sent, true),
+            TRANSPORTS
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ([("transport", *t)], es.sent_bytes(i))),
         )?;
         family(&mut e, ("rollcall_engine_websocket_writes", "WebSocket packets written by their sender (direct) or by the connection's task (queued).", packets(), counter_t),
             [([("path", "direct")], es.direct_frames.get()), ([("path", "queued")], es.queued_frames.get())])?;

@@ -78,8 +78,11 @@ pub struct EngineStats {
     pub closes: [Counter; 9],
     /// Received from clients, by transport.
     pub received: [Traffic; 2],
-    /// Sent to clients, by transport.
-    pub sent: [Traffic; 2],
+    /// Sent to clients over polling.
+    pub polling_sent: Traffic,
+    /// Bytes written to WebSockets (the packets are `direct_frames` +
+    /// `queued_frames`: see [`EngineStats::sent_packets`]).
+    pub websocket_sent_bytes: Counter,
     /// Frames written to a WebSocket by their sender (direct writes).
     pub direct_frames: Counter,
     /// Frames written to a WebSocket by its connection's task from the queue.
@@ -97,6 +100,22 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
+    /// Packets written on `transport` (an index into [`TRANSPORTS`]).
+    pub fn sent_packets(&self, transport: usize) -> u64 {
+        match transport {
+            0 => self.polling_sent.packets.get(),
+            _ => self.direct_frames.get() + self.queued_frames.get(),
+        }
+    }
+
+    /// Bytes written on `transport`.
+    pub fn sent_bytes(&self, transport: usize) -> u64 {
+        match transport {
+            0 => self.polling_sent.bytes.get(),
+            _ => self.websocket_sent_bytes.get(),
+        }
+    }
+
     /// Records that `frames` queued packets, `bytes` long, were taken from
     /// a session's queue to be written on `transport` (an index into
     /// [`TRANSPORTS`]), the oldest encoded at `oldest`.
@@ -107,11 +126,12 @@ impl EngineStats {
         bytes: usize,
         oldest: Instant,
     ) {
-        let t = &self.sent[transport];
-        t.packets.add(frames as u64);
-        t.bytes.add(bytes as u64);
         if transport == 1 {
             self.queued_frames.add(frames as u64);
+            self.websocket_sent_bytes.add(bytes as u64);
+        } else {
+            self.polling_sent.packets.add(frames as u64);
+            self.polling_sent.bytes.add(bytes as u64);
         }
         self.queue_depth.observe(frames as u64);
         self.delivery_latency_us
@@ -121,10 +141,8 @@ impl EngineStats {
     /// Records a direct write (by the sender) of `frames` whole packets and
     /// `bytes` bytes at `now`, the first packet encoded at `oldest`.
     pub(crate) fn wrote_direct(&self, frames: usize, bytes: usize, oldest: Instant, now: Instant) {
-        let t = &self.sent[1];
-        t.packets.add(frames as u64);
-        t.bytes.add(bytes as u64);
         self.direct_frames.add(frames as u64);
+        self.websocket_sent_bytes.add(bytes as u64);
         self.delivery_latency_us
             .observe(now.saturating_duration_since(oldest).as_micros() as u64);
     }
