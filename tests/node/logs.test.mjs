@@ -65,6 +65,21 @@ async function get(path, headers = {}) {
   return { status: res.status, text: await res.text() };
 }
 
+let floodSuppressed;
+
+test("repeated refusals are rate-limited in the log and counted", async () => {
+  // 100 refused Engine.IO handshakes (EIO=3: code 5) at once.
+  const N = 100;
+  const answers = await Promise.all(
+    Array.from({ length: N }, () => get("/socket.io/?EIO=3&transport=polling").then((r) => r.status)),
+  );
+  assert.deepEqual([...new Set(answers)], [400]);
+  const m = await get("/metrics", { authorization: `Bearer ${METRICS_TOKEN}` });
+  const line = m.text.split("\n").find((l) => l.startsWith('rollcall_log_suppressed_lines_total{kind="engine_refused"}'));
+  floodSuppressed = Number(line.split(" ").pop());
+  assert.ok(floodSuppressed > 0, "some lines were held back");
+});
+
 test("JSON logs carry refusals with codes and never a secret", { timeout: 60000 }, async () => {
   const url = server.url;
   const secrets = [SECRET, METRICS_TOKEN, TEACHER_PASSWORD, NEW_PASSWORD, tokens.t1, tokens.s1];
@@ -136,6 +151,11 @@ test("JSON logs carry refusals with codes and never a secret", { timeout: 60000 
   assert.ok(!out.includes("$argon2"), "no password hash in the log");
 
   const msg = (m) => parsed.filter((p) => p.fields.message === m);
+  // Every refusal of the flood was either logged or counted as held back.
+  const flood = msg("engine.io request refused").filter((p) => p.fields.code === 5);
+  assert.ok(flood.length < 100, `${flood.length} lines for 100 refusals`);
+  assert.equal(flood.length + floodSuppressed, 100);
+  assert.ok(flood.some((p) => p.fields.suppressed > 0) || flood.length <= 20, "a later line says how many were held back");
   const refusedConnects = msg("connection refused").map((p) => p.fields.code).sort();
   assert.deepEqual(refusedConnects, ["invalid_token", "invalid_token", "token_expired"]);
   const req = msg("request refused");
