@@ -32,14 +32,14 @@ fn error(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
     error_with(status, code.code(), message)
 }
 
-/// An error answer: `{"ok":false,"error":{"code","message"}}` (logged with
-/// its code, inside the request's span).
-fn error_with(status: u16, code: &str, message: &str) -> Response<Body> {
-    super::logging::refused_http(status, code);
-    json_response(
+/// An error answer: `{"ok":false,"error":{"code","message"}}`, marked
+/// as a refusal with its code (logged by [`route`]).
+fn error_with(status: u16, code: &'static str, message: &str) -> Response<Body> {
+    let res = json_response(
         status,
         json!({"ok": false, "error": {"code": code, "message": message}}),
-    )
+    );
+    super::logging::mark_refusal(res, code)
 }
 
 /// A user as the API shows it (no password hash).
@@ -64,6 +64,7 @@ pub async fn route(
     let span = tracing::debug_span!("http", method = %req.method(), route = ROUTES[route.0]);
     let res = route_inner(&app, io, req, addr).instrument(span).await;
     app.stats().http(route, res.status());
+    super::logging::log_http_refusal(ROUTES[route.0], &res);
     res
 }
 

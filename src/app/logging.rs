@@ -83,10 +83,25 @@ pub(crate) fn refused_request(event: &str, code: &str) {
     }
 }
 
-/// An HTTP request refused (inside the request's span: method and route).
-pub(crate) fn refused_http(status: u16, code: &str) {
+/// The code of a refused HTTP request, carried in the response's
+/// extensions from where it is made to where the route is known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusalCode(pub &'static str);
+
+/// Marks `res` as a refusal with `code` (logged by [`log_http_refusal`]).
+pub(crate) fn mark_refusal<B>(mut res: http::Response<B>, code: &'static str) -> http::Response<B> {
+    res.extensions_mut().insert(RefusalCode(code));
+    res
+}
+
+/// Logs the refusal `res` is, if it is one, with its route and status.
+pub(crate) fn log_http_refusal<B>(route: &str, res: &http::Response<B>) {
+    let Some(RefusalCode(code)) = res.extensions().get::<RefusalCode>() else {
+        return;
+    };
     if let Some(suppressed) = HTTP.allow() {
-        tracing::info!(status, code, suppressed, "http request refused");
+        let status = res.status().as_u16();
+        tracing::info!(route, status, code, suppressed, "http request refused");
     }
 }
 

@@ -483,12 +483,11 @@ pub fn serve<B>(app: &Arc<App>, io: &SocketIo, req: &Request<B>) -> Response<Bod
             Some(_) => None,
         };
         if let Some(code) = code {
-            super::logging::refused_http(401, code);
             let body = json!({"ok": false, "error": {"code": code, "message": "metrics need the bearer token"}});
             let mut res = response(401, Some("application/json"), body.to_string());
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return res;
+            return super::logging::mark_refusal(res, code);
         }
     }
     response(200, Some(CONTENT_TYPE), render(app, io))
@@ -522,6 +521,7 @@ pub async fn serve_separate(app: Arc<App>, io: SocketIo, listener: tokio::net::T
                 )
             };
             app.stats().http(Route::METRICS, res.status());
+            super::logging::log_http_refusal("/metrics", &res);
             res
         }
     })
