@@ -112,6 +112,10 @@ pub fn suppressed() -> Vec<(&'static str, u64)> {
         ("request_refused", REQUEST.suppressed()),
         ("http_refused", HTTP.suppressed()),
         ("engine_refused", crate::engine::refusal_log_suppressed()),
+        (
+            "socketio_refused",
+            crate::socketio::stats::refusal_log_suppressed(),
+        ),
         ("accept_error", crate::http::accept_log_suppressed()),
     ]
 }

@@ -181,6 +181,7 @@ impl SioHandler {
         }
         let Some(ns) = self.server.namespace(&p.ns) else {
             self.server.stats().invalid_namespace.inc();
+            super::stats::log_refusal(&p.ns, "invalid_namespace");
             let err = ConnectError::new("Invalid namespace").to_json();
             let frame =
                 self.server

@@ -57,6 +57,24 @@ pub struct SocketIoStats {
     pub deliveries: Counter,
 }
 
+/// Rate limit of the layer's refusal log lines (20 a second).
+static REFUSAL_LOG: std::sync::LazyLock<crate::util::counter::LogLimiter> =
+    std::sync::LazyLock::new(|| {
+        crate::util::counter::LogLimiter::new(std::time::Duration::from_secs(1), 20)
+    });
+
+/// Logs a refused CONNECT (rate-limited).
+pub(crate) fn log_refusal(ns: &str, code: &str) {
+    if let Some(suppressed) = REFUSAL_LOG.allow() {
+        tracing::info!(ns, code, suppressed, "socket.io connect refused");
+    }
+}
+
+/// Refusal log lines held back so far.
+pub fn refusal_log_suppressed() -> u64 {
+    REFUSAL_LOG.suppressed()
+}
+
 /// Sockets of one namespace on this node, by the transport of their
 /// connection ([`super::SocketIo::connections_by_namespace`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
