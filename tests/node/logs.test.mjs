@@ -10,6 +10,7 @@ import {
   SECRET,
   call,
   claimsFor,
+  cli,
   craftJwt,
   makeDataDir,
   removeDataDir,
@@ -172,4 +173,13 @@ test("JSON logs carry refusals with codes and never a secret", { timeout: 60000 
   const codes = http.map((p) => `${p.fields.status} ${p.fields.code}`).sort();
   assert.deepEqual(codes, ["401 invalid_credentials", "401 invalid_token", "401 invalid_token"]);
   assert.deepEqual(http.map((p) => p.fields.route).sort(), ["/api/auth/login", "/api/sessions/{id}/attendance.csv", "/metrics"]);
+});
+
+test("an unknown LOG_FORMAT stops the server at startup", async () => {
+  const dir = makeDataDir("logs-format");
+  try {
+    await assert.rejects(cli(dir, ["serve"], { env: { LOG_FORMAT: "yaml", PORT: "0" } }), /LOG_FORMAT must be text or json/);
+  } finally {
+    removeDataDir(dir);
+  }
 });
