@@ -70,10 +70,28 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
 }
 
+/// Failed accepts, every listener of the process.
+static ACCEPT_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// At most 5 "accept failed" lines a second (a descriptor shortage fails
+/// every accept until it ends).
+static ACCEPT_LOG: std::sync::LazyLock<crate::util::counter::LogLimiter> =
+    std::sync::LazyLock::new(|| crate::util::counter::LogLimiter::new(Duration::from_secs(1), 5));
+
+/// Number of failed accepts so far (all listeners).
+pub fn accept_errors() -> u64 {
+    ACCEPT_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// "accept failed" log lines held back so far.
+pub fn accept_log_suppressed() -> u64 {
+    ACCEPT_LOG.suppressed()
+}
+
 /// Accepts connections on `listener` forever and answers each request with
 /// `handler(request, peer address)`, under the default [`ConnLimits`].
-/// Accept errors (e.g. too many open files) are logged and retried after a
-/// short pause; they never end the loop.
+/// Accept errors (e.g. too many open files) are counted, logged
+/// (rate-limited) and retried after a short pause; they never end the loop.
 pub async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
@@ -95,7 +113,10 @@ where
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                ACCEPT_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(suppressed) = ACCEPT_LOG.allow() {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }

@@ -132,6 +132,22 @@ struct ServeArgs {
     /// Connection, handshake, body and packet limits (SPEC.md §1.1, §2.16, §3.14).
     #[command(flatten)]
     engine_abuse: abuse_args::AbuseArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
+}
+
+/// Metrics and readiness settings.
+#[derive(Args, Debug, Default)]
+struct OpsArgs {
+    /// Bearer token GET /metrics requires (unset: open).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve GET /metrics on this host:port only (unset: on the main port).
+    #[arg(long, env = "METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// How long each check of GET /api/ready may take, in milliseconds.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 2000)]
+    ready_timeout_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,13 +218,10 @@ fn main() {
             std::env::set_var("PORT", v);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = rollcall::app::logging::init() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
@@ -348,6 +361,9 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         platform_b: args.platform_b,
         admin_ui: args.admin_ui.config()?,
         abuse: args.abuse,
+        metrics_token: args.ops.metrics_token.clone().filter(|t| !t.is_empty()),
+        metrics_addr: args.ops.metrics_addr.clone().filter(|a| !a.is_empty()),
+        ready_timeout: Duration::from_millis(args.ops.ready_timeout_ms.max(1)),
         ..AppConfig::default()
     };
     args.platform.apply(&mut config, &c.data_dir)?;
@@ -361,6 +377,7 @@ fn serve(c: &Common, args: ServeArgs) -> Res<()> {
         let (app, io) = App::start_with_adapter(config, store.clone(), secret, adapter);
         let listener = rollcall::http::bind(&args.host, port).await?;
         println!("listening on {}", listener.local_addr()?);
+        rollcall::app::metrics::start_separate(&app, &io).await?;
         let _ = std::io::stdout().flush();
         // server.json (removed on drop, at exit) and the setup link.
         let _server_file = rollcall::app::first_run::on_listening(

@@ -1,5 +1,7 @@
 //! Small shared building blocks.
 
+pub mod counter;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 

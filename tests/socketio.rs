@@ -389,8 +389,14 @@ async fn selectors_fetch_join_leave_disconnect() {
 
 #[tokio::test]
 async fn volatile_packets_are_dropped_for_a_busy_connection() {
-    let (addr, _, _) = start().await;
+    let (addr, io, _) = start().await;
     let (mut c, _) = joined(addr, &[]).await;
+    let (es, ss) = (io.engine().stats(), io.stats());
+    let (b0, d0, v0) = (
+        ss.broadcasts.get(),
+        ss.deliveries.get(),
+        es.volatile_dropped.get(),
+    );
     // 500 volatile packets queued in one go: all but the first find the
     // queue busy and are dropped; the normal packet after them arrives.
     send(&mut c, "42[\"volatile-burst\",500]").await;
@@ -404,6 +410,13 @@ async fn volatile_packets_are_dropped_for_a_busy_connection() {
         got += 1;
     }
     assert!((1..500).contains(&got), "{got} volatile packets delivered");
+    // Counted: 501 broadcasts to one socket each, the undelivered volatile
+    // ones as dropped, every packet written directly or from the queue.
+    assert_eq!(ss.broadcasts.get() - b0, 501);
+    assert_eq!(ss.deliveries.get() - d0, 501);
+    assert_eq!(es.volatile_dropped.get() - v0, 500 - got);
+    assert!(es.sent_packets(1) >= got + 3, "open, CONNECT, packets");
+    assert!(es.delivery_latency_us.snapshot().count > 0);
 }
 
 #[tokio::test]

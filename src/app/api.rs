@@ -10,10 +10,12 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 
 use super::auth::{hash_password, verify_password};
+use super::stats::{Route, ROUTES};
 use super::{App, ErrorCode};
 use crate::http::{response, Body};
 use crate::socketio::{Cors, SocketIo};
 use crate::store::{Role, User};
+use tracing::Instrument;
 
 mod admin;
 mod client_bundle;
@@ -25,6 +27,17 @@ mod platform_b;
 mod reports;
 mod routes;
 mod setup;
+
+/// The paths of the router's route table, in order (a path served for
+/// several methods comes once per method).
+pub(crate) fn route_paths() -> impl Iterator<Item = &'static str> {
+    routes::ROUTES.iter().map(|(_, p)| *p)
+}
+
+/// The route table's pattern for `method` and `path`, if it has one.
+pub(crate) fn route_path(method: &Method, path: &str) -> Option<&'static str> {
+    routes::pattern(method, path)
+}
 
 /// A hash to verify against when the user is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -42,12 +55,14 @@ fn error(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
     error_with(status, code.code(), message)
 }
 
-/// An error answer: `{"ok":false,"error":{"code","message"}}`.
-fn error_with(status: u16, code: &str, message: &str) -> Response<Body> {
-    json_response(
+/// An error answer: `{"ok":false,"error":{"code","message"}}`, marked
+/// as a refusal with its code (logged by [`route`]).
+fn error_with(status: u16, code: &'static str, message: &str) -> Response<Body> {
+    let res = json_response(
         status,
         json!({"ok": false, "error": {"code": code, "message": message}}),
-    )
+    );
+    super::logging::mark_refusal(res, code)
 }
 
 /// A user as the API shows it (no password hash).
@@ -58,6 +73,27 @@ pub fn user_json(u: &User) -> Value {
 /// Answers one request: Socket.IO under `/socket.io/`, the API under `/api/`.
 pub async fn route(
     app: Arc<App>,
+    io: SocketIo,
+    req: Request<hyper::body::Incoming>,
+    addr: SocketAddr,
+) -> Response<Body> {
+    let route = if io.matches_path(req.uri().path()) {
+        Route::SOCKET_IO
+    } else if req.method() == Method::OPTIONS {
+        Route::preflight()
+    } else {
+        Route::of_api(req.method(), req.uri().path())
+    };
+    let span =
+        tracing::debug_span!("http", method = %req.method(), route = ROUTES[route.0].as_str());
+    let res = route_inner(&app, io, req, addr).instrument(span).await;
+    app.stats().http(route, res.status());
+    super::logging::log_http_refusal(ROUTES[route.0].as_str(), &res);
+    res
+}
+
+async fn route_inner(
+    app: &Arc<App>,
     io: SocketIo,
     req: Request<hyper::body::Incoming>,
     addr: SocketAddr,
@@ -82,7 +118,7 @@ pub async fn route(
             Some(HeaderValue::from_static("authorization,content-type")),
         )
     } else {
-        api(&app, &io, req, addr).await
+        api(app, &io, req, addr).await
     };
     if let Some(cors) = io.cors() {
         cors.apply(res.headers_mut(), origin.as_deref());
@@ -133,6 +169,10 @@ async fn api(
             json!({"status": "ok", "clients": io.client_count(),
                    "activeSessions": app.store().active_sessions().map(|s| s.len()).unwrap_or(0)}),
         ),
+        (Method::GET, "/api/ready") => super::ready::ready(app, io).await,
+        (Method::GET, "/metrics") if app.config().metrics_addr.is_none() => {
+            super::metrics::serve(app, io, &req)
+        }
         (Method::POST, "/api/auth/login") => {
             if let Some(r) = limits::login_address(app, ip) {
                 return r;

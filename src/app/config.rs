@@ -44,6 +44,13 @@ pub struct AppConfig {
     pub engine_abuse: crate::engine::AbuseLimits,
     /// The Socket.IO layer's abuse limits (SPEC.md §3.14).
     pub event_limits: crate::socketio::EventLimits,
+    /// Bearer token `/metrics` requires (`METRICS_TOKEN`; none: open).
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` on this address instead of the main port
+    /// (`METRICS_ADDR`, `host:port`).
+    pub metrics_addr: Option<String>,
+    /// How long each readiness check of `/api/ready` may take.
+    pub ready_timeout: Duration,
 }
 
 impl Default for AppConfig {
@@ -66,6 +73,9 @@ impl Default for AppConfig {
             event_limits: Default::default(),
             server: Default::default(),
             abuse: Default::default(),
+            metrics_token: None,
+            metrics_addr: None,
+            ready_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -47,15 +47,16 @@ pub(crate) fn namespace(
     app: Arc<OnceLock<Arc<App>>>,
     store: &Store,
     keys: &TokenKeys,
+    stats: &Arc<super::AppStats>,
 ) -> Arc<Namespace> {
-    let (store, keys) = (store.clone(), keys.clone());
+    let (store, keys, stats) = (store.clone(), keys.clone(), stats.clone());
     let setup = NamespaceSetup::new(move |socket| {
         if let Some(app) = app.get() {
             on_connection(app, socket);
         }
     })
     .middleware(move |socket| {
-        let result = super::authenticate(&store, &keys, &socket, false);
+        let result = super::authenticate(&store, &keys, &stats, &socket, false);
         async move { result }
     });
     io.ns_with("/messenger", setup)

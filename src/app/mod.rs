@@ -18,6 +18,9 @@
 //!   tokens; [`api`]: the HTTP routes; `config`: settings ([`AppConfig`]);
 //! - [`abuse`]: login and registration limits, the password hashing pool,
 //!   the per-user socket cap (SPEC.md §4.24);
+//! - `stats`: the application's counters ([`AppStats`]); [`metrics`]: the
+//!   `/metrics` collector over every layer's counters; `ready`: `/api/ready`;
+//!   [`logging`]: the log format and the rate-limited refusal lines;
 //! - `platform_b`, `devices`, `after_connect`, `messenger`: device sessions,
 //!   forced logout and token push, authenticate-after-connect, and the
 //!   `/messenger` namespace (SPEC.md §4.22).
@@ -45,11 +48,15 @@ mod devices;
 mod error;
 mod events;
 pub mod first_run;
+pub mod logging;
 mod messenger;
+pub mod metrics;
 mod outcome;
 pub mod platform;
 mod platform_b;
 mod presence;
+mod ready;
+mod stats;
 mod tasks;
 
 use std::sync::Arc;
@@ -58,6 +65,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::socketio::{
     AckSender, AdapterFactory, ConnectError, Namespace, NamespaceSetup, Payload, Socket, SocketIo,
@@ -71,6 +79,7 @@ use events::{Ctx, EventSpec};
 use outcome::{error_event_json, error_json, ok_json, Outcome};
 pub use platform_b::PlatformBConfig;
 use presence::Presence;
+pub use stats::AppStats;
 use tasks::Rotations;
 
 /// Per-socket state of the application: the rate limiter's token bucket
@@ -79,6 +88,8 @@ use tasks::Rotations;
 /// change of the user applies to the sockets already connected.
 struct SocketCtx {
     bucket: Mutex<(f64, Instant)>,
+    /// The application's counters (refusals are counted).
+    stats: Arc<AppStats>,
 }
 
 /// A request waiting for the worker.
@@ -108,6 +119,7 @@ pub struct App {
     platform_b: platform_b::PlatformB,
     platform: platform::Platform,
     abuse: abuse::Abuse,
+    stats: Arc<AppStats>,
 }
 
 impl App {
@@ -142,9 +154,11 @@ impl App {
         // `/` lets a tokenless CONNECT in when authenticate-after-connect is
         // on; `/notifications` always needs the token.
         let anonymous = config.platform_b.auth_after_connect;
-        let (nf_store, nf_keys) = (store.clone(), keys.clone());
+        let stats = Arc::new(AppStats::default());
+        let (nf_store, nf_keys, nf_stats) = (store.clone(), keys.clone(), stats.clone());
+        let mw_stats = stats.clone();
         let auth = move |socket: Arc<Socket>| {
-            let result = authenticate(&nf_store, &nf_keys, &socket, false);
+            let result = authenticate(&nf_store, &nf_keys, &nf_stats, &socket, false);
             async move { result }
         };
         let cell = app_cell.clone();
@@ -154,12 +168,12 @@ impl App {
             }
         })
         .middleware(move |socket| {
-            let result = authenticate(&mw_store, &mw_keys, &socket, anonymous)
+            let result = authenticate(&mw_store, &mw_keys, &mw_stats, &socket, anonymous)
                 .and_then(|()| abuse::admit_socket(&cap, &socket));
             async move { result }
         });
         let ns = io.ns_with("/", setup);
-        let platform_b = platform_b::PlatformB::new(&io, app_cell.clone(), &store, &keys);
+        let platform_b = platform_b::PlatformB::new(&io, app_cell.clone(), &store, &keys, &stats);
         let platform = platform::Platform::register(&io, app_cell.clone(), auth, gate);
         let app = Arc::new(App {
             store,
@@ -171,6 +185,7 @@ impl App {
             platform_b,
             platform,
             abuse,
+            stats,
         });
         let _ = app_cell.set(app.clone());
         match app.store.active_sessions() {
@@ -194,6 +209,11 @@ impl App {
     /// The token keys.
     pub fn keys(&self) -> &TokenKeys {
         &self.keys
+    }
+
+    /// The application's counters.
+    pub fn stats(&self) -> &AppStats {
+        &self.stats
     }
 
     /// The settings the application runs with.
@@ -269,11 +289,18 @@ impl App {
     ) -> (Arc<SocketCtx>, mpsc::Sender<Job>) {
         let ctx = Arc::new(SocketCtx {
             bucket: Mutex::new((self.config.rate_burst, Instant::now())),
+            stats: self.stats.clone(),
         });
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.config.queue_per_socket);
         let (commit_tx, commit_rx) = mpsc::unbounded_channel::<Commit>();
-        tokio::spawn(worker(self.clone(), socket.clone(), job_rx, commit_tx));
-        tokio::spawn(committer(self.clone(), socket.clone(), commit_rx));
+        // Every line logged for this socket carries its id and its user's.
+        let user = socket.data().get::<Arc<User>>();
+        let user_id = user.as_ref().map_or("", |u| u.id.as_str());
+        let span = tracing::info_span!("socket", sid = %socket.id(), user = %user_id);
+        let work = worker(self.clone(), socket.clone(), job_rx, commit_tx);
+        tokio::spawn(work.instrument(span.clone()));
+        let commit = committer(self.clone(), socket.clone(), commit_rx);
+        tokio::spawn(commit.instrument(span));
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         for spec in table {
             let tx = job_tx.clone();
@@ -316,10 +343,9 @@ impl SocketCtx {
         s: &Arc<Socket>,
         job: Job,
     ) {
-        let error_event = job.spec.error_event;
         if !self.take_token(rate, burst) {
             let e = AppError::new(ErrorCode::RateLimited, "Too many requests");
-            refuse(s, error_event, job.ack, &e);
+            refuse(s, job.spec, job.ack, &e, &self.stats);
             return;
         }
         if let Err(e) = tx.try_send(job) {
@@ -327,7 +353,7 @@ impl SocketCtx {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
             };
             let e = AppError::new(ErrorCode::RateLimited, "Too many requests in flight");
-            refuse(s, error_event, job.ack, &e);
+            refuse(s, job.spec, job.ack, &e, &self.stats);
         }
     }
 
@@ -352,8 +378,22 @@ pub(crate) fn take_token(b: &mut (f64, Instant), rate: f64, burst: f64) -> bool 
     }
 }
 
-/// Answers a refused request: the error event, then the failed ack.
-fn refuse(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &AppError) {
+/// Answers a refused request: the error event, then the failed ack (logged
+/// and counted).
+fn refuse(
+    socket: &Arc<Socket>,
+    spec: &EventSpec,
+    ack: Option<AckSender>,
+    e: &AppError,
+    stats: &AppStats,
+) {
+    logging::refused_request(spec.name, e.code.code());
+    stats.request(spec.name, Err(e.code));
+    refuse_event(socket, spec.error_event, ack, e);
+}
+
+/// Sends a refusal: `error_event`, then the failed ack.
+fn refuse_event(socket: &Arc<Socket>, error_event: &str, ack: Option<AckSender>, e: &AppError) {
     let _ = socket.emit(error_event, &Payload::one(error_event_json(e)));
     if let Some(ack) = ack {
         let _ = ack.send(Payload::one(error_json(e)));
@@ -371,6 +411,7 @@ pub(crate) fn socket_json(user: &User) -> Value {
 fn authenticate(
     store: &Store,
     keys: &TokenKeys,
+    stats: &AppStats,
     socket: &Arc<Socket>,
     anonymous: bool,
 ) -> Result<(), ConnectError> {
@@ -393,10 +434,14 @@ fn authenticate(
             Ok(())
         }
         Err(auth::AuthError::MissingToken) if anonymous => Ok(()),
-        Err(e) => Err(ConnectError::with_data(
-            "Authentication error",
-            json!({"code": e.code(), "message": e.to_string()}),
-        )),
+        Err(e) => {
+            logging::refused_connect(e.code());
+            stats.auth_refused(e);
+            Err(ConnectError::with_data(
+                "Authentication error",
+                json!({"code": e.code(), "message": e.to_string()}),
+            ))
+        }
     }
 }
 
@@ -448,28 +493,34 @@ async fn committer(
     mut commits: mpsc::UnboundedReceiver<Commit>,
 ) {
     while let Some(c) = commits.recv().await {
-        let error_event = c.spec.error_event;
-        let outcome = match c.result {
-            Ok(o) => o,
-            Err(e) => {
-                if app.store.durable(c.barrier).await.is_err() {
-                    tracing::error!("flush failed");
-                }
-                refuse(&socket, error_event, c.ack, &e);
-                continue;
+        let span = tracing::debug_span!("request", event = c.spec.name);
+        commit_one(&app, &socket, c).instrument(span).await;
+    }
+}
+
+/// Makes one handled request visible (see [`committer`]).
+async fn commit_one(app: &Arc<App>, socket: &Arc<Socket>, c: Commit) {
+    let outcome = match c.result {
+        Ok(o) => o,
+        Err(e) => {
+            if app.store.durable(c.barrier).await.is_err() {
+                tracing::error!("flush failed");
             }
-        };
-        if let Some(t) = outcome.waits_for() {
-            if let Err(e) = app.store.durable(t).await {
-                tracing::error!(error = %e, "flush failed");
-                let e = AppError::new(ErrorCode::Internal, "storage failure");
-                refuse(&socket, error_event, c.ack, &e);
-                continue;
-            }
+            refuse(socket, c.spec, c.ack, &e, &app.stats);
+            return;
         }
-        let reply = outcome.apply(socket.ns(), Some(&socket));
-        if let Some(ack) = c.ack {
-            let _ = ack.send(Payload::one(ok_json(reply)));
+    };
+    if let Some(t) = outcome.waits_for() {
+        if let Err(e) = app.store.durable(t).await {
+            tracing::error!(error = %e, "flush failed");
+            let e = AppError::new(ErrorCode::Internal, "storage failure");
+            refuse(socket, c.spec, c.ack, &e, &app.stats);
+            return;
         }
+    }
+    app.stats.request(c.spec.name, Ok(()));
+    let reply = outcome.apply(socket.ns(), Some(socket));
+    if let Some(ack) = c.ack {
+        let _ = ack.send(Payload::one(ok_json(reply)));
     }
 }

@@ -86,6 +86,7 @@ impl PlatformB {
         app: Arc<OnceLock<Arc<App>>>,
         store: &Store,
         keys: &TokenKeys,
+        stats: &Arc<super::AppStats>,
     ) -> PlatformB {
         match store.prune_revoked_tokens(crate::store::now_ms() / 1000) {
             Ok(n) if n > 0 => tracing::info!(count = n, "forgot expired revoked tokens"),
@@ -93,7 +94,7 @@ impl PlatformB {
             Err(e) => tracing::warn!(error = %e, "cannot prune revoked tokens"),
         }
         PlatformB {
-            messenger: super::messenger::namespace(io, app, store, keys),
+            messenger: super::messenger::namespace(io, app, store, keys, stats),
             delivery: Arc::new(Delivery::default()),
             senders: Mutex::new(HashMap::new()),
         }

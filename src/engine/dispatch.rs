@@ -21,6 +21,7 @@ use super::direct::WriteBudget;
 use super::error::CloseReason;
 use super::packet::{Message, Packet};
 use super::session::Connection;
+use super::stats::EngineStats;
 use super::transport::SessionLink;
 use crate::util::ShardedMap;
 
@@ -58,6 +59,7 @@ pub(crate) struct EngineInner<H: EngineHandler> {
     sessions: ShardedMap<Arc<str>, Arc<Session<H>>>,
     budget: Arc<WriteBudget>,
     admission: Admission,
+    stats: Arc<EngineStats>,
 }
 
 impl<H: EngineHandler> EngineInner<H> {
@@ -69,6 +71,7 @@ impl<H: EngineHandler> EngineInner<H> {
             config: Arc::new(config),
             handler,
             sessions: ShardedMap::new(64),
+            stats: Arc::default(),
         }
     }
 
@@ -90,6 +93,20 @@ impl<H: EngineHandler> EngineInner<H> {
     /// The direct-write budget every session shares.
     pub fn budget(&self) -> &Arc<WriteBudget> {
         &self.budget
+    }
+
+    /// The counters every session counts into.
+    pub fn stats(&self) -> &Arc<EngineStats> {
+        &self.stats
+    }
+
+    /// Every open session's connection (shard by shard; not a snapshot).
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.sessions
+            .values()
+            .into_iter()
+            .map(|s| s.conn.clone())
+            .collect()
     }
 
     /// The open session `sid`.

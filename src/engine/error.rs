@@ -17,6 +17,17 @@ pub enum DecodeError {
     InvalidUtf8,
 }
 
+/// Rate limit of the refusal log lines.
+static REFUSAL_LOG: std::sync::LazyLock<crate::util::counter::LogLimiter> =
+    std::sync::LazyLock::new(|| {
+        crate::util::counter::LogLimiter::new(std::time::Duration::from_secs(1), 20)
+    });
+
+/// Refusal log lines held back so far.
+pub fn refusal_log_suppressed() -> u64 {
+    REFUSAL_LOG.suppressed()
+}
+
 /// The HTTP-level refusals of the protocol, answered with status 400 (403
 /// for [`HttpError::Forbidden`], 429 and 503 for the abuse limits, with
 /// `Retry-After`) and a JSON body `{"code":N,"message":"..."}`.
@@ -88,8 +99,17 @@ impl HttpError {
         }
     }
 
-    /// The HTTP response of the refusal: its status and JSON body.
+    /// The HTTP response of the refusal: its status and JSON body. Each
+    /// refusal is logged with its code (at most 20 lines a second).
     pub(crate) fn response(self) -> http::Response<crate::http::Body> {
+        if let Some(suppressed) = REFUSAL_LOG.allow() {
+            tracing::info!(
+                code = self.code(),
+                status = self.status(),
+                suppressed,
+                "engine.io request refused"
+            );
+        }
         let mut res = crate::http::response(self.status(), Some("application/json"), self.body());
         if let Some(secs) = self.retry_after() {
             res.headers_mut()

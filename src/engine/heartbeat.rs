@@ -25,6 +25,7 @@ pub(crate) async fn drive<H: EngineHandler>(engine: Arc<EngineInner<H>>, session
     }
     engine.remove(conn.id_arc());
     let reason = conn.close_reason().unwrap_or(CloseReason::ForcedClose);
+    engine.stats().closes[super::stats::close_index(&reason)].inc();
     tracing::debug!(sid = conn.id(), %reason, "session closed");
     engine.handler().on_close(conn, &session.state, reason);
 }

@@ -33,6 +33,8 @@
 //! - `config`, `cors`, `error`, `handshake`: settings, CORS, typed
 //!   errors, and the opening request's details (bounded);
 //!   `abuse`: the abuse limits and the admission of new sessions.
+//! - [`stats`]: the engine's counters (sharded relaxed atomics, read by a
+//!   metrics collector above; the engine itself knows nothing of Prometheus).
 //!
 //! `server` uses `polling`, `transport`, `heartbeat` and `dispatch`;
 //! `dispatch` implements `transport`'s interface; all of them use `session`,
@@ -63,6 +65,7 @@ pub mod packet;
 mod polling;
 mod server;
 mod session;
+pub mod stats;
 mod transport;
 
 pub use config::{
@@ -71,8 +74,11 @@ pub use config::{
 };
 pub use deflate::Deflate;
 pub use direct::DirectWrites;
-pub use error::{CloseReason, DecodeError, HttpError, SendError, TransportFault};
+pub use error::{
+    refusal_log_suppressed, CloseReason, DecodeError, HttpError, SendError, TransportFault,
+};
 pub use packet::{Frame, FrameBuilder, Message, Packet, PacketType};
 pub use server::{query_param, Engine, EngineHandler};
 pub use session::{Connection, HandshakeInfo, TransportKind};
+pub use stats::EngineStats;
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;

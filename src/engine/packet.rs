@@ -175,6 +175,9 @@ struct FrameData {
     /// The compressed WebSocket frame (or `bytes` again, when compression
     /// does not pay), computed once for all recipients.
     deflated: OnceLock<Bytes>,
+    /// When the packet was encoded (once for all recipients): the start of
+    /// the delivery latency the engine's statistics sample.
+    created: std::time::Instant,
 }
 
 impl PartialEq for Frame {
@@ -249,6 +252,7 @@ fn finish_frame(mut buf: BytesMut, first_byte: u8, binary: bool) -> Frame {
         start: hlen as u8,
         binary,
         deflated: OnceLock::new(),
+        created: std::time::Instant::now(),
     }))
 }
 
@@ -284,7 +288,13 @@ impl Frame {
             bytes,
             start: 0,
             binary: self.0.binary,
+            created: self.0.created,
         }))
+    }
+
+    /// When the packet was encoded.
+    pub fn created(&self) -> std::time::Instant {
+        self.0.created
     }
 
     /// The complete WebSocket frame.

@@ -86,7 +86,10 @@ where
             return response(408, None, Bytes::new());
         }
     };
+    let received = &conn.stats().received[0];
+    received.bytes.add(body.len() as u64);
     let (packets, err) = decode_payload(body);
+    received.packets.add(packets.len() as u64);
     for p in packets {
         if !handle_packet(engine, session, p) {
             return post_answer(conn);

@@ -102,6 +102,21 @@ impl<H: EngineHandler> Engine<H> {
         self.inner.session_count()
     }
 
+    /// The engine's counters (for a metrics collector).
+    pub fn stats(&self) -> &super::stats::EngineStats {
+        self.inner.stats()
+    }
+
+    /// Open sessions by transport: `[polling, websocket]` (counts each
+    /// session once; not a snapshot).
+    pub fn sessions_by_transport(&self) -> [usize; 2] {
+        let mut n = [0; 2];
+        for c in self.inner.connections() {
+            n[super::stats::transport_index(c.transport())] += 1;
+        }
+        n
+    }
+
     /// Whether `path` is under this engine's mount path.
     pub fn matches_path(&self, path: &str) -> bool {
         let p = &self.inner.config().path;
@@ -272,7 +287,9 @@ impl<H: EngineHandler> Engine<H> {
             transport,
             self.inner.config().clone(),
             self.inner.budget().clone(),
+            self.inner.stats().clone(),
         ));
+        self.inner.stats().handshakes[super::stats::transport_index(transport)].inc();
         conn.queue_open_packet(self.open_packet(&sid, transport));
         let state = self.inner.handler().on_open(&conn);
         let session = Arc::new(Session {

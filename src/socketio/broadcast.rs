@@ -72,7 +72,11 @@ impl BroadcastOperator {
     /// on this node.
     pub fn emit(&self, event: &str, payload: &Payload) -> usize {
         let packet = EventPacket { event, payload };
-        self.ns.adapter().broadcast(&packet, &self.opts)
+        let n = self.ns.adapter().broadcast(&packet, &self.opts);
+        let stats = self.ns.stats();
+        stats.broadcasts.inc();
+        stats.deliveries.add(n as u64);
+        n
     }
 
     /// Emits `event` with an ack request to every selected socket and waits

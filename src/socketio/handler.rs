@@ -276,6 +276,8 @@ impl SioHandler {
             return;
         }
         let Some(ns) = self.server.namespace(&p.ns) else {
+            self.server.stats().invalid_namespace.inc();
+            super::stats::log_refusal(&p.ns, "invalid_namespace");
             let err = ConnectError::new("Invalid namespace").to_json();
             let frame =
                 self.server
@@ -305,6 +307,8 @@ impl SioHandler {
             let offset = auth.remove("offset");
             if let (Some(Value::String(old_pid)), Some(Value::String(offset))) = (old_pid, offset) {
                 restored = ns.adapter().restore_session(&old_pid, &offset);
+                let outcome = usize::from(restored.is_none());
+                self.server.stats().recoveries[outcome].inc();
                 if restored.is_some() {
                     pid = Some(Arc::<str>::from(old_pid.as_str()));
                 }
@@ -348,6 +352,7 @@ impl SioHandler {
         tokio::spawn(async move {
             for mw in socket.ns().middlewares().to_vec() {
                 if let Err(e) = mw(socket.clone()).await {
+                    socket.ns().stats().connect_refusals.inc();
                     if let Some(st) = state.upgrade() {
                         st.remove_ns(socket.ns().name());
                     }
@@ -395,6 +400,7 @@ fn finish_connect(state: &Arc<ConnState>, socket: Arc<Socket>, resume: Option<Re
         Some(&Value::Object(answer)),
     ));
     socket.set_connected();
+    ns.stats().connects.inc();
     ns.add_socket(socket.clone());
     match resume {
         // The rooms include the socket's own.

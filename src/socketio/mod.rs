@@ -16,7 +16,8 @@
 //! - `broadcast`: the builder of broadcasts (rooms, exclusions, volatile,
 //!   local, acks), each a call to the adapter;
 //! - `recovery`: connection state recovery storage, in memory or in a
-//!   durable log that survives restarts.
+//!   durable log that survives restarts;
+//! - [`stats`]: the layer's counters, read by a metrics collector above.
 
 // The codec and the adapter seam are public modules (tests, fuzz targets,
 // benches and other adapters use them directly); the rest is reached
@@ -32,6 +33,7 @@ mod recovery;
 mod rooms;
 mod server;
 mod socket;
+pub mod stats;
 
 pub use crate::engine::{AllowedOrigins, Cors};
 pub use adapter::{
@@ -53,3 +55,4 @@ pub use socket::{
     AckError, AckSender, AnyHandler, DisconnectHandler, DisconnectReason, EventHandler, Extensions,
     Socket,
 };
+pub use stats::{NamespaceConnections, SocketIoStats};

@@ -16,6 +16,7 @@ use super::packet::{Parser, Payload};
 use super::recovery::RecoveryConfig;
 use super::rooms::{Room, RoomRegistry};
 use super::socket::{AckSender, EventHandler, Socket};
+use super::stats::SocketIoStats;
 
 /// A refusal by a middleware, sent to the client as CONNECT_ERROR
 /// `{"message": ..., "data": ...}`.
@@ -114,6 +115,7 @@ pub struct Namespace {
     recovery: Option<RecoveryConfig>,
     parser: Parser,
     observer: ObserverRef,
+    stats: Arc<SocketIoStats>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -147,6 +149,7 @@ impl Namespace {
         recovery: Option<RecoveryConfig>,
         parser: Parser,
         observer: ObserverRef,
+        stats: Arc<SocketIoStats>,
     ) -> Self {
         if let Some(o) = &observer {
             adapter.local().set_observer(o.clone());
@@ -158,12 +161,18 @@ impl Namespace {
             recovery,
             parser,
             observer,
+            stats,
         }
     }
 
     /// The server's observer, if one is set.
     pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
         self.observer.as_ref()
+    }
+
+    /// The server's Socket.IO counters.
+    pub(crate) fn stats(&self) -> &SocketIoStats {
+        &self.stats
     }
 
     /// The namespace name (`/` for the main namespace).

@@ -18,6 +18,7 @@ use super::observer::{Fanout, Observer, ObserverRef};
 use super::packet::{Limits, Parser};
 use super::recovery::{RecoveryConfig, RecoveryError, RecoveryLog};
 use super::socket::Socket;
+use super::stats::{NamespaceConnections, SocketIoStats};
 use crate::engine::{Cors, Engine, EngineConfig, EngineConfigBuilder};
 use crate::http::Body;
 
@@ -239,6 +240,8 @@ pub(crate) struct ServerInner {
     dynamic: RwLock<Vec<(Matcher, NamespaceSetup)>>,
     /// Set by [`SocketIo::shutdown`]: CONNECTs are refused from then on.
     shutting_down: AtomicBool,
+    /// The layer's counters, shared with every namespace.
+    stats: Arc<SocketIoStats>,
 }
 
 impl ServerInner {
@@ -270,6 +273,10 @@ impl ServerInner {
         self.observer.as_ref()
     }
 
+    pub(crate) fn stats(&self) -> &SocketIoStats {
+        &self.stats
+    }
+
     /// A namespace `name` with its own adapter.
     fn new_namespace(&self, name: &str, setup: NamespaceSetup) -> Arc<Namespace> {
         let init = AdapterInit {
@@ -285,6 +292,7 @@ impl ServerInner {
             self.recovery,
             self.parser,
             self.observer.clone(),
+            self.stats.clone(),
         ))
     }
 
@@ -350,6 +358,7 @@ impl SocketIo {
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            stats: Arc::default(),
         });
         let engine = Engine::new(config.engine, SioHandler::new(inner.clone()));
         SocketIo { inner, engine }
@@ -390,6 +399,49 @@ impl SocketIo {
     /// Every namespace registered or created so far.
     pub fn namespaces(&self) -> Vec<Arc<Namespace>> {
         self.inner.namespaces.read().values().cloned().collect()
+    }
+
+    /// The Socket.IO counters (for a metrics collector or an admin view).
+    pub fn stats(&self) -> &SocketIoStats {
+        &self.inner.stats
+    }
+
+    /// Every namespace with its sockets on this node, by transport (reads
+    /// each socket's connection; not a snapshot).
+    pub fn connections_by_namespace(&self) -> Vec<NamespaceConnections> {
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        let mut out: Vec<NamespaceConnections> = namespaces
+            .iter()
+            .map(|ns| {
+                let mut c = NamespaceConnections {
+                    namespace: ns.name().to_string(),
+                    polling: 0,
+                    websocket: 0,
+                };
+                for s in ns.sockets() {
+                    match s.conn().transport() {
+                        crate::engine::TransportKind::Polling => c.polling += 1,
+                        crate::engine::TransportKind::WebSocket => c.websocket += 1,
+                    }
+                }
+                c
+            })
+            .collect();
+        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        out
+    }
+
+    /// Whether every namespace's adapter reaches what it needs
+    /// ([`Adapter::reachable`](super::Adapter::reachable)):
+    /// the first failure, if any.
+    pub async fn adapters_ready(&self) -> Result<(), super::AdapterError> {
+        let namespaces: Vec<Arc<Namespace>> =
+            self.inner.namespaces.read().values().cloned().collect();
+        for ns in namespaces {
+            ns.adapter().reachable().await?;
+        }
+        Ok(())
     }
 
     /// Number of connected clients (Engine.IO sessions).

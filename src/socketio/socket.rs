@@ -481,6 +481,7 @@ impl Socket {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.ns.stats().disconnects[super::stats::disconnect_index(reason)].inc();
         self.ns.remove_socket(&self.id);
         let rooms: Vec<Room> = {
             let mut set = self.rooms.lock();

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::error::{FlushError, StoreError};
+use super::stats::StoreStats;
 
 /// Proof that a write happened; pass it to [`Store::durable`](super::Store::durable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,8 @@ struct FlushShared {
     request: parking_lot::Mutex<FlushRequest>,
     wake: parking_lot::Condvar,
     status: tokio::sync::watch::Sender<FlushStatus>,
+    /// Commits and their latency (counted here, by the flusher thread).
+    stats: StoreStats,
 }
 
 impl FlushShared {
@@ -105,7 +108,14 @@ impl FlushShared {
                 req.covered = target;
                 target
             };
+            let started = std::time::Instant::now();
             let result = self.flush_and_sync();
+            let took = started.elapsed().as_micros() as u64;
+            self.stats.commit_latency_us.observe(took);
+            match &result {
+                Ok(()) => self.stats.commits.inc(),
+                Err(_) => self.stats.commit_failures.inc(),
+            }
             self.status.send_modify(|s| match result {
                 Ok(()) => s.flushed = s.flushed.max(target),
                 Err(e) => {
@@ -151,6 +161,7 @@ impl Flusher {
             request: parking_lot::Mutex::new(FlushRequest::default()),
             wake: parking_lot::Condvar::new(),
             status: tokio::sync::watch::Sender::new(FlushStatus::default()),
+            stats: StoreStats::default(),
         });
         let thread = {
             let shared = shared.clone();
@@ -164,6 +175,21 @@ impl Flusher {
             thread: Some(thread),
             write_lock: parking_lot::Mutex::new(()),
         })
+    }
+
+    /// The commit counters.
+    pub(super) fn stats(&self) -> &StoreStats {
+        &self.shared.stats
+    }
+
+    /// The ticket counter (writes made so far).
+    pub(super) fn written(&self) -> &AtomicU64 {
+        &self.shared.written
+    }
+
+    /// The database.
+    pub(super) fn db(&self) -> &sled::Db {
+        &self.shared.db
     }
 
     /// Takes the write lock.

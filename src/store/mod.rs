@@ -63,6 +63,7 @@ mod notifications;
 mod records;
 mod revoked;
 mod sessions;
+mod stats;
 #[cfg(test)]
 mod test_support;
 mod time;
@@ -82,6 +83,7 @@ pub use notifications::{
     NewNotification, Notification, NotificationBody, NotificationPage, NotificationTarget, Tally,
     TallyChange, UNREAD_SCAN,
 };
+pub use stats::StoreStats;
 pub use time::{format_rfc3339, now_ms, now_rfc3339, parse_rfc3339};
 
 use activity::Activity;

@@ -145,6 +145,7 @@ pub(super) fn unknown_event(
 ) {
     if !ctx.take_token(rate, burst) {
         let e = super::AppError::new(super::ErrorCode::RateLimited, "Too many requests");
-        super::refuse(socket, error_event, ack, &e);
+        super::logging::refused_request("(unknown)", e.code.code());
+        super::refuse_event(socket, error_event, ack, &e);
     }
 }

@@ -15,7 +15,9 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/health"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/register"),
-    ("GET", "/api/sessions/<sid>/attendance.csv"),
+    ("GET", "/api/sessions/<id>/attendance.csv"),
+    ("GET", "/api/ready"),
+    ("GET", "/metrics"),
     ("POST", "/api/admin/notifications"),
     ("POST", "/api/admin/topics/<topic>/publish"),
     ("GET", "/api/socket-test"),
@@ -88,6 +90,14 @@ fn matches(pattern: &str, path: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+/// The pattern of the table's route for `method` and `path`.
+pub(crate) fn pattern(method: &Method, path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .find(|(m, p)| *m == method.as_str() && matches(p, path))
+        .map(|(_, p)| *p)
 }
 
 /// Whether the table has a route for `method` and `path`.

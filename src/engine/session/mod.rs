@@ -48,6 +48,7 @@ use super::direct::{try_write_frames, WriteBudget};
 use super::error::{CloseReason, HttpError, SendError, TransportFault};
 pub use super::handshake::HandshakeInfo;
 use super::packet::{Frame, PacketType};
+use super::stats::{transport_index, EngineStats};
 
 /// What a direct write did.
 enum Direct {
@@ -139,6 +140,8 @@ pub struct Connection {
     driver_notify: Notify,
     config: Arc<EngineConfig>,
     budget: Arc<WriteBudget>,
+    /// The engine's counters (relaxed sharded adds; no lock).
+    stats: Arc<EngineStats>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -154,6 +157,7 @@ impl Connection {
         transport: TransportKind,
         config: Arc<EngineConfig>,
         budget: Arc<WriteBudget>,
+        stats: Arc<EngineStats>,
     ) -> Connection {
         Connection {
             id,
@@ -181,7 +185,13 @@ impl Connection {
             driver_notify: Notify::new(),
             config,
             budget,
+            stats,
         }
+    }
+
+    /// The engine's counters.
+    pub(crate) fn stats(&self) -> &EngineStats {
+        &self.stats
     }
 
     /// The session id (`sid`).
@@ -239,6 +249,7 @@ impl Connection {
         if g.queue.len() >= self.config.max_queue_packets
             || g.queued_bytes + frame.len() > self.config.max_queue_bytes
         {
+            self.stats.overflow_dropped.inc();
             if self.config.overflow == OverflowPolicy::Disconnect {
                 self.close_locked(g, CloseReason::BufferFull, false);
             }
@@ -259,6 +270,7 @@ impl Connection {
         if g.queue.len() + frames.len() > self.config.max_queue_packets
             || g.queued_bytes + bytes > self.config.max_queue_bytes
         {
+            self.stats.overflow_dropped.inc();
             if self.config.overflow == OverflowPolicy::Disconnect {
                 self.close_locked(&mut g, CloseReason::BufferFull, false);
             }
@@ -278,6 +290,7 @@ impl Connection {
             TransportKind::Polling => g.get_pending && g.queue.is_empty() && !g.upgrading,
         };
         if g.closed.is_some() || !writable {
+            self.stats.volatile_dropped.inc();
             return false;
         }
         self.enqueue_locked(&mut g, frames);
@@ -348,9 +361,15 @@ impl Connection {
         g.last_write = end;
         let mut done = 0;
         let form = |f: &Frame| f.ws_bytes_for(g.deflate_min).len();
+        let total = written;
         while done < frames.len() && written >= form(&frames[done]) {
             written -= form(&frames[done]);
             done += 1;
+        }
+        if total > 0 {
+            // A frame cut short is counted when the task writes its tail.
+            self.stats
+                .wrote_direct(done, total, frames[0].created(), end);
         }
         if done == frames.len() {
             return Direct::All;
@@ -387,9 +406,16 @@ impl Connection {
     }
 
     /// Takes everything queued.
-    fn drain_locked(g: &mut State) -> Vec<Frame> {
+    fn drain_locked(&self, g: &mut State) -> Vec<Frame> {
         g.queued_bytes = 0;
-        g.queue.drain(..).collect()
+        let frames: Vec<Frame> = g.queue.drain(..).collect();
+        if let Some(first) = frames.first() {
+            let bytes = frames.iter().map(Frame::len).sum();
+            let t = transport_index(g.transport);
+            self.stats
+                .wrote_queued(t, frames.len(), bytes, first.created());
+        }
+        frames
     }
 
     /// Closes the session if its pong is overdue; returns whether it is (now) closed.
@@ -419,7 +445,7 @@ impl Connection {
 
     /// Takes everything queued (the polling handshake's answer).
     pub(crate) fn take_queued(&self) -> Vec<Frame> {
-        Self::drain_locked(&mut self.state.lock())
+        self.drain_locked(&mut self.state.lock())
     }
 
     // ---- Long-polling -------------------------------------------------------
@@ -462,7 +488,7 @@ impl Connection {
     pub(crate) fn poll_step(&self) -> PollStep {
         let mut g = self.state.lock();
         if !g.queue.is_empty() {
-            return PollStep::Frames(Self::drain_locked(&mut g));
+            return PollStep::Frames(self.drain_locked(&mut g));
         }
         if g.closed.is_some() || g.upgrading || g.transport != TransportKind::Polling {
             return PollStep::Noop;

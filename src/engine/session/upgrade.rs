@@ -12,6 +12,7 @@ use tokio::sync::futures::Notified;
 
 use super::{Connection, State, TransportKind};
 use crate::engine::error::{CloseReason, HttpError};
+use crate::engine::packet::Frame;
 
 impl Connection {
     // ---- Upgrade ------------------------------------------------------------
@@ -59,6 +60,7 @@ impl Connection {
         g.transport = TransportKind::WebSocket;
         g.upgrading = false;
         self.poll_notify.notify_one();
+        self.stats().upgrades.inc();
         true
     }
 
@@ -103,7 +105,7 @@ impl Connection {
     /// this is the last write).
     pub(crate) fn take_for_write(&self, out: &mut Vec<Bytes>) -> bool {
         let mut g = self.state.lock();
-        Self::drain_ws_locked(&mut g, out);
+        self.drain_ws_locked(&mut g, out);
         if g.writing && out.is_empty() {
             g.last_write = std::time::Instant::now();
         }
@@ -119,14 +121,21 @@ impl Connection {
         if let Some(r) = reason {
             self.close_locked(&mut g, r, false);
         }
-        Self::drain_ws_locked(&mut g, out);
+        self.drain_ws_locked(&mut g, out);
     }
 
     /// Drains the queue as WebSocket frames (compressed where agreed).
-    fn drain_ws_locked(g: &mut State, out: &mut Vec<Bytes>) {
+    /// Counts them as written (queued) for the engine's statistics.
+    fn drain_ws_locked(&self, g: &mut State, out: &mut Vec<Bytes>) {
         let min = g.deflate_min;
+        let Some(oldest) = g.queue.front().map(Frame::created) else {
+            return;
+        };
+        let (n, before) = (g.queue.len(), out.len());
         out.extend(g.queue.drain(..).map(|f| f.ws_bytes_for(min).clone()));
         g.queued_bytes = 0;
+        let bytes = out[before..].iter().map(Bytes::len).sum();
+        self.stats().wrote_queued(1, n, bytes, oldest);
     }
 
     /// Completes when the WebSocket task has frames to write (or the session closed).

@@ -375,7 +375,7 @@ pub(crate) async fn run<L: SessionLink>(link: L, up: Accepted, probing: bool) {
         };
         match read {
             Ok(0) => break Outcome::PeerClosed,
-            Ok(_) => {}
+            Ok(n) => conn.stats().received[1].bytes.add(n as u64),
             Err(_) => break Outcome::Io,
         }
     };
@@ -436,6 +436,7 @@ fn on_active_event<L: SessionLink>(
         WsEvent::Pong => return None,
         WsEvent::Close(_) => return Some(Outcome::PeerClosed),
     };
+    link.conn().stats().received[1].packets.inc();
     if link.on_packet(packet) {
         None
     } else {

@@ -380,6 +380,14 @@ pub trait Adapter: Send + Sync + 'static {
     fn resume(&self, socket: &Arc<Socket>, rooms: &[Room], missed: Vec<Frame>, upto: u64) {
         self.local().resume(socket, rooms, missed, upto)
     }
+
+    /// Whether the adapter can reach what it needs (for a readiness check,
+    /// `GET /api/ready`): a cluster adapter checks its connection to the
+    /// other nodes (e.g. a Redis `PING`); this node alone is always ready.
+    /// The caller bounds the wait.
+    fn reachable(&self) -> BoxFuture<Result<(), AdapterError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl Adapter for LocalAdapter {

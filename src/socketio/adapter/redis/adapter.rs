@@ -369,6 +369,17 @@ impl Adapter for RedisAdapter {
         &self.inner.local
     }
 
+    fn reachable(&self) -> BoxFuture<Result<(), AdapterError>> {
+        // The subscriber connection is PINGed every 5 s; it is down while
+        // Redis is unreachable (SPEC.md §3.13 faults).
+        let up = self.inner.node.stats().connected;
+        Box::pin(std::future::ready(if up {
+            Ok(())
+        } else {
+            Err(AdapterError::Transport("redis unreachable".into()))
+        }))
+    }
+
     fn ready(&self) -> BoxFuture<()> {
         let mut rx = self.inner.ready.clone();
         Box::pin(async move {
