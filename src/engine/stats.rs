@@ -77,7 +77,7 @@ pub struct EngineStats {
     /// Polling sessions moved to WebSocket.
     pub upgrades: Counter,
     /// Sessions ended, by reason ([`CLOSE_REASONS`]).
-    pub closes: [Counter; 9],
+    pub closes: [Counter; CLOSE_REASONS.len()],
     /// Received from clients, by transport.
     pub received: [Traffic; 2],
     /// Sent to clients over polling.

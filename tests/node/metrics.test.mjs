@@ -183,8 +183,10 @@ test("counters follow a real workload", { timeout: 120000 }, async () => {
   assert.equal(d("rollcall_app_requests_total", { event: "markStudentPresent" }), 2);
   assert.ok(d("rollcall_store_writes_total") >= 2, "two marks written");
   assert.ok(d("rollcall_store_commits_total") >= 1);
-  // Each successful mark broadcasts: attendanceUpdated (+ attendanceUpdate for the check-in).
-  assert.equal(d("rollcall_socketio_broadcasts_total"), 3);
+  // Each successful mark broadcasts attendanceUpdated (+ attendanceUpdate for the check-in),
+  // each in two views: the full record to the staff and the student's own room, the
+  // student view to the other students (SPEC §4.24): 2 + 2 x 2.
+  assert.equal(d("rollcall_socketio_broadcasts_total"), 6);
 
   // A broadcast stream: 20 sessionUpdates to the session's room of 4.
   const K = 20;
