@@ -43,7 +43,15 @@ before(async () => {
     courses: [{ id: "c1", teachers: ["t1"], students: STUDENTS }],
     tokens: ["t1", ...STUDENTS],
   });
-  server = await startRollcall(dataDir, { METRICS_TOKEN, RATE_LIMIT: "100000", RATE_BURST: "100000" });
+  // The teacher streams thousands of updates below: the per-socket request
+  // limit and the per-connection packet rate (SPEC §3.14, tested in
+  // abuse_engine.test.mjs) are lifted so that only the slow consumer drops.
+  server = await startRollcall(dataDir, {
+    METRICS_TOKEN,
+    RATE_LIMIT: "100000",
+    RATE_BURST: "100000",
+    PACKET_RATE: "0",
+  });
 });
 
 after(async () => {
@@ -246,7 +254,14 @@ test("counters follow a real workload", { timeout: 120000 }, async () => {
   assert.equal(d("rollcall_socketio_disconnects_total", { reason: "slow client" }), 1);
   assert.equal(d("rollcall_engine_disconnects_total", { reason: "buffer_full" }), 1);
   assert.equal(d("rollcall_engine_queue_full_dropped_packets_total"), 1);
-  assert.equal(d("rollcall_socketio_disconnects_total"), 1, "nobody else was dropped");
+  // Nobody else was dropped by the server (a client closing its own
+  // connection meanwhile is not a drop).
+  for (const r of ["transport_error", "parse_error", "ping_timeout", "forced_close", "payload_too_large", "upper_layer", "first_exchange_timeout"]) {
+    assert.equal(d("rollcall_engine_disconnects_total", { reason: r }), 0, `nobody else was dropped (${r})`);
+  }
+  for (const r of ["ping timeout", "parse error", "forced close", "forced server close", "server namespace disconnect"]) {
+    assert.equal(d("rollcall_socketio_disconnects_total", { reason: r }), 0, `nobody else was dropped (${r})`);
+  }
   slow.close();
 
   // HTTP routes are labelled by pattern, never by raw path.
