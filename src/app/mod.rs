@@ -524,3 +524,41 @@ async fn commit_one(app: &Arc<App>, socket: &Arc<Socket>, c: Commit) {
         let _ = ack.send(Payload::one(ok_json(reply)));
     }
 }
+
+/// In-process test setup shared by the application's tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use super::{App, AppConfig};
+    use crate::socketio::SocketIo;
+    use crate::store::{Role, Store, User};
+
+    /// An application on a fresh store (in a temporary directory named with
+    /// `label`, returned for clean-up) holding one active student `u1`,
+    /// started with `secret`.
+    pub(crate) fn app_with_student(
+        label: &str,
+        secret: &[u8],
+    ) -> (Arc<App>, SocketIo, User, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "rollcall-{label}-{}-{}",
+            std::process::id(),
+            crate::util::random_id(8)
+        ));
+        let store = Store::open(&dir, 8 << 20).expect("store");
+        let user = User {
+            id: "u1".into(),
+            email: "u1@example.org".into(),
+            name: "U1".into(),
+            role: Role::Student,
+            password_hash: None,
+            active: true,
+            token_version: 0,
+            created_at: crate::store::now_rfc3339(),
+        };
+        let _written = store.create_user(&user).expect("user");
+        let (app, io) = App::start(AppConfig::default(), store, secret.to_vec());
+        (app, io, user, dir)
+    }
+}

@@ -185,31 +185,12 @@ async fn refuses_every_event_with_null(ns: &str, table: &[super::EventSpec]) {
 
     use serde_json::Value;
 
-    use crate::app::{App, AppConfig};
-    use crate::store::{Role, Store, User};
-
-    let dir = std::env::temp_dir().join(format!(
-        "rollcall-app-events-{}-{}",
-        std::process::id(),
-        crate::util::random_id(8)
-    ));
-    let store = Store::open(&dir, 8 << 20).expect("store");
-    let user = User {
-        id: "u1".into(),
-        email: "u1@example.org".into(),
-        name: "U1".into(),
-        role: Role::Student,
-        password_hash: None,
-        active: true,
-        token_version: 0,
-        created_at: crate::store::now_rfc3339(),
-    };
-    let _written = store.create_user(&user).expect("user");
-    let (app, io) = App::start(AppConfig::default(), store, b"test secret".to_vec());
+    let (app, io, user, dir) =
+        crate::app::test_support::app_with_student("app-events", b"test secret");
     let token = app.keys().issue(&user);
     let listener = crate::http::bind("127.0.0.1", 0).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server_app: Arc<App> = app.clone();
+    let server_app: Arc<crate::app::App> = app.clone();
     tokio::spawn(crate::http::serve(listener, move |req, peer| {
         crate::app::api::route(server_app.clone(), io.clone(), req, peer)
     }));

@@ -8,9 +8,6 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::app::{App, AppConfig};
-use crate::store::{Role, Store, User};
-
 /// One HTTP/1.1 GET; the status line and body.
 async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
@@ -28,24 +25,7 @@ async fn get(addr: SocketAddr, path: &str) -> (String, String) {
 
 #[tokio::test]
 async fn shutdown_closes_admission_and_keeps_serving_the_api() {
-    let dir = std::env::temp_dir().join(format!(
-        "rollcall-platform-{}-{}",
-        std::process::id(),
-        crate::util::random_id(8)
-    ));
-    let store = Store::open(&dir, 8 << 20).expect("store");
-    let user = User {
-        id: "u1".into(),
-        email: "u1@example.org".into(),
-        name: "U1".into(),
-        role: Role::Student,
-        password_hash: None,
-        active: true,
-        token_version: 0,
-        created_at: crate::store::now_rfc3339(),
-    };
-    let _ = store.create_user(&user).expect("user");
-    let (app, io) = App::start(AppConfig::default(), store, b"secret".to_vec());
+    let (app, io, _user, dir) = crate::app::test_support::app_with_student("platform", b"secret");
     let listener = crate::http::bind("127.0.0.1", 0).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (a, i) = (app.clone(), io.clone());
