@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import socketio
+from rollcall_bin import binary
 from test_socketio import Server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,16 +37,6 @@ NS = "/messenger"
 pytestmark = pytest.mark.skipif(
     os.environ.get("INTEROP_IMPL") == "node", reason="no Node reference of the rollcall app"
 )
-
-
-def binary():
-    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
-    if not target.is_absolute():
-        target = REPO / target
-    path = target / "debug" / "rollcall"
-    if not path.exists():
-        pytest.fail(f"{path} not found: build it with `cargo build --bin rollcall`")
-    return str(path)
 
 
 def env_for(data_dir, extra=None):

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
+from rollcall_bin import binary
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = float(os.environ.get("ROLLCALL_STARTUP_TIMEOUT_MS", "20000")) / 1000
@@ -36,16 +37,6 @@ SECRET = "rollcall-py-secret-0123456789abcdef"
 LISTENING_RE = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
 
 pytestmark = pytest.mark.skipif(os.environ.get("INTEROP_IMPL") == "node", reason="no Node reference of the rollcall app")
-
-
-def binary():
-    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
-    if not target.is_absolute():
-        target = REPO / target
-    path = target / "debug" / "rollcall"
-    if not path.exists():
-        pytest.fail(f"{path} not found: build it with `cargo build --bin rollcall`")
-    return str(path)
 
 
 def _die_with_parent():
