@@ -21,14 +21,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import socketio
 from rollcall_bin import binary
 from test_socketio import Server
 
-REPO = Path(__file__).resolve().parents[2]
 T = 5.0  # bound for any single wait
 GRACE = 0.4  # only to assert that something does NOT arrive
 SECRET = "rollcall-py-secret-0123456789abcdef"

@@ -22,14 +22,12 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import socketio
 from rollcall_bin import binary
 
-REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = float(os.environ.get("ROLLCALL_STARTUP_TIMEOUT_MS", "20000")) / 1000
 T = 10.0  # bound for any single wait
 GRACE = 0.4  # only to assert that something does NOT arrive
